@@ -1,0 +1,3 @@
+"""paperradar: self-hosted research paper discovery."""
+
+__version__ = "0.1.0"
