@@ -1,0 +1,319 @@
+"""The `paperradar` command: a thin click layer over the core (store, ingest, sources).
+
+Errors from the core (PaperradarError) are translated here, once, into one line with a hint and an exit
+code; users never see a traceback for their own mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib import resources
+
+import click
+
+from . import __version__
+from .errors import InputUnusable, PaperradarError
+from .ingest import IngestReport, ingest
+from .models import Rejected
+from .sources.base import Source
+from .store import Store
+
+MAX_REJECTS_SHOWN = 20
+
+
+class Progress:
+    """A one-line progress display on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str, enabled: bool | None = None):
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.start = time.monotonic()
+        self._last_draw = 0.0
+
+    def update(self, done: int, total: int | None, report: IngestReport) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last_draw < 0.2:
+            return
+        self._last_draw = now
+        n = report.added + report.updated + report.unchanged
+        rate = n / max(now - self.start, 1e-9)
+        if total:
+            frac = min(done / total, 1.0)
+            eta = (now - self.start) * (1 - frac) / frac if frac > 0 else 0
+            bar = "#" * int(frac * 30)
+            line = f"{self.label} [{bar:<30}] {frac:4.0%} {n:,} papers {rate:,.0f}/s ETA {eta:,.0f}s"
+        else:
+            line = f"{self.label} {n:,} papers {rate:,.0f}/s"
+        click.echo("\r" + line[:120].ljust(120), nl=False, err=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            click.echo("\r" + " " * 120 + "\r", nl=False, err=True)
+
+
+def _open_store(ctx: click.Context) -> Store:
+    return Store.open(ctx.obj["data_dir"])
+
+
+def _run_ingest(ctx: click.Context, sources: list[tuple[str, Source]]) -> None:
+    """Ingest each (label, source), print a summary line per input and a total; exit 0 / 1 / 2."""
+    store = _open_store(ctx)
+    total = IngestReport()
+    shown = 0
+    unusable = False
+
+    def on_reject(r: Rejected) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= MAX_REJECTS_SHOWN:
+            click.echo(f"rejected: {r}", err=True)
+        elif shown == MAX_REJECTS_SHOWN + 1:
+            click.echo("rejected: ... (more rejects are counted but not shown)", err=True)
+
+    for label, source in sources:
+        progress = Progress(label)
+        try:
+            report = ingest(store, source, on_reject=on_reject, on_progress=progress.update)
+        except InputUnusable as e:
+            progress.close()
+            click.echo(f"error: {e}" + (f"\nhint: {e.hint}" if e.hint else ""), err=True)
+            unusable = True
+            continue
+        except KeyboardInterrupt:
+            progress.close()
+            click.echo("interrupted: committed batches are kept; run the same command again to finish",
+                       err=True)
+            sys.exit(130)
+        finally:
+            close = getattr(source, "close", None)
+            if close:
+                close()
+        progress.close()
+        for name in ("added", "updated", "unchanged", "rejected"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        if len(sources) > 1:
+            click.echo(f"{label}: {report.summary()}")
+    click.echo(("total: " if len(sources) > 1 else "") + total.summary()
+               + (f" ({store.count():,} papers in store)"))
+    if total.rejected:
+        click.echo(f"{total.rejected} record(s) rejected; see the messages above", err=True)
+    store.close()
+    sys.exit(2 if unusable else total.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="paperradar")
+@click.option("--data-dir", envvar="PAPERRADAR_DATA_DIR", type=click.Path(file_okay=False),
+              help="Data directory (env PAPERRADAR_DATA_DIR; default ~/.local/share/paperradar).")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None) -> None:
+    """paperradar: self-hosted research paper discovery."""
+    ctx.ensure_object(dict)
+    ctx.obj["data_dir"] = data_dir
+
+
+@cli.group()
+def ingest_group() -> None:
+    """Add papers from a source to the store (re-running is safe: unchanged papers stay unchanged)."""
+
+
+cli.add_command(ingest_group, "ingest")
+
+_paths = click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+
+
+@ingest_group.command("arxiv")
+@click.option("--category", "-c", "categories", multiple=True, help="arXiv category, e.g. cs.CL (repeat).")
+@click.option("--query", "-q", help="arXiv API search query, e.g. 'ti:diffusion AND au:ho'.")
+@click.option("--id", "ids", multiple=True, help="arXiv id to fetch (repeat).")
+@click.option("--since", help="Submitted on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Submitted on or before this date (YYYY-MM-DD).")
+@click.option("--max", "max_results", type=int, default=1000, show_default=True, help="At most this many.")
+@click.pass_context
+def ingest_arxiv(ctx, categories, query, ids, since, until, max_results) -> None:
+    """From the arXiv API (live; one request every 3 seconds, as arXiv asks)."""
+    from .sources.arxiv_api import ArxivAPISource
+
+    if not (categories or query or ids):
+        raise click.UsageError("give --category, --query or --id")
+    source = ArxivAPISource(query=query, categories=categories, id_list=ids, since=since, until=until,
+                            max_results=max_results)
+    _run_ingest(ctx, [("arxiv", source)])
+
+
+@ingest_group.command("oai")
+@click.option("--set", "set_spec", help="OAI set, e.g. cs or physics:hep-th (default: all of arXiv).")
+@click.option("--from", "from_date", help="Records changed on or after this date (default: where the "
+                                          "last harvest of this set stopped).")
+@click.option("--until", help="Records changed on or before this date.")
+@click.option("--raw", is_flag=True, help="Use metadataPrefix=arXivRaw (carries every version).")
+@click.option("--restart", is_flag=True, help="Ignore the saved harvest state and start over.")
+@click.pass_context
+def ingest_oai(ctx, set_spec, from_date, until, raw, restart) -> None:
+    """From arXiv's OAI-PMH interface (live; incremental and resumable per set)."""
+    from .sources.arxiv_oai import OAISource
+
+    prefix = "arXivRaw" if raw else "arXiv"
+    store = _open_store(ctx)
+    state = None if restart else store.get_state(f"oai:{prefix}:{set_spec or '*'}")
+    store.close()
+    source = OAISource(set_spec=set_spec, from_date=from_date, until=until, metadata_prefix=prefix,
+                       state=state)
+    _run_ingest(ctx, [("oai", source)])
+
+
+@ingest_group.command("snapshot")
+@click.argument("path", type=click.Path(allow_dash=True))
+@click.option("--category", "-c", "categories", multiple=True, help="Keep only this category or archive "
+                                                                    "(e.g. cs.CL or cs; repeat).")
+@click.option("--since", help="Keep papers submitted on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Keep papers submitted on or before this date (YYYY-MM-DD).")
+@click.pass_context
+def ingest_snapshot(ctx, path, categories, since, until) -> None:
+    """From the arXiv bulk metadata snapshot (arxiv-metadata-oai-snapshot.json, streamed)."""
+    from .sources.arxiv_snapshot import SnapshotSource
+
+    _run_ingest(ctx, [(path, SnapshotSource(path, categories=categories, since=since, until=until))])
+
+
+@ingest_group.command("hf-daily")
+@click.argument("path", required=False, type=click.Path(allow_dash=True))
+@click.option("--date", help="The day to fetch from the live endpoint (YYYY-MM-DD; default: latest).")
+@click.pass_context
+def ingest_hf_daily(ctx, path, date) -> None:
+    """From Hugging Face daily papers (with upvotes): a saved JSON file, or live without PATH."""
+    from .sources.hf_daily import HFDailySource
+
+    _run_ingest(ctx, [(path or "hf-daily", HFDailySource(path=path, date=date))])
+
+
+@ingest_group.command("page")
+@_paths
+@click.pass_context
+def ingest_page(ctx, paths) -> None:
+    """From saved Hugging Face Papers search pages (text: title / abstract lines)."""
+    from .sources.hf_page import HFPageSource
+
+    _run_ingest(ctx, [(p, _lazy(HFPageSource, p)) for p in paths])
+
+
+@ingest_group.command("jsonl")
+@_paths
+@click.pass_context
+def ingest_jsonl(ctx, paths) -> None:
+    """From JSON lines (.jsonl or .jsonl.gz) in the shape of the arXiv corpus files."""
+    from .sources.jsonl import JSONLSource
+
+    _run_ingest(ctx, [(p, _lazy(JSONLSource, p)) for p in paths])
+
+
+@ingest_group.command("csv")
+@_paths
+@click.pass_context
+def ingest_csv(ctx, paths) -> None:
+    """From CSV with a header row (id, title, abstract, authors, categories, ...)."""
+    from .sources.jsonl import CSVSource
+
+    _run_ingest(ctx, [(p, _lazy(CSVSource, p)) for p in paths])
+
+
+@ingest_group.command("demo")
+@click.pass_context
+def ingest_demo(ctx) -> None:
+    """The demo corpus bundled with paperradar (4,000 recent cs.CL/CV/AI/LG papers; no network)."""
+    from .sources.jsonl import JSONLSource
+
+    with resources.as_file(resources.files("paperradar") / "data" / "demo.jsonl.gz") as path:
+        _run_ingest(ctx, [("demo", JSONLSource(str(path)))])
+
+
+class _lazy(Source):
+    """Open a file source only when it is ingested, so one missing file among many is reported in turn."""
+
+    def __init__(self, cls, path: str):
+        self.cls, self.path, self.inner = cls, path, None
+        self.name = getattr(cls, "name", "")
+
+    def __iter__(self):
+        self.inner = self.cls(self.path)
+        return iter(self.inner)
+
+    def progress(self):
+        return self.inner.progress() if self.inner else (0, None)
+
+    def close(self):
+        close = getattr(self.inner, "close", None)
+        if close:
+            close()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def stats(ctx, as_json) -> None:
+    """Counts of papers by source, primary category and month."""
+    with _open_store(ctx) as store:
+        s = store.stats()
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    click.echo(f"{s['papers']:,} papers ({s['with_arxiv_id']:,} with an arXiv id, "
+               f"{s['with_upvotes']:,} with upvotes) in {s['database']}")
+    for title, key in (("by source", "by_source"), ("by primary category", "by_primary_category"),
+                       ("by month", "by_month")):
+        if s[key]:
+            click.echo(f"\n{title}:")
+            for name, n in s[key].items():
+                click.echo(f"  {name:<20} {n:>9,}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def show(ctx, ref, as_json) -> None:
+    """Show one paper by arXiv id (with or without version), DOI or exact title."""
+    with _open_store(ctx) as store:
+        p = store.get(ref)
+    if as_json:
+        click.echo(json.dumps(p.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(click.style(p.title, bold=True))
+    click.echo(", ".join(p.authors) or "(authors unknown)")
+    rows = [
+        ("id", p.key + (f"v{p.version}" if p.version else "")),
+        ("categories", " ".join(p.categories)),
+        ("submitted", p.submitted), ("updated", p.updated), ("announced", p.announced),
+        ("comment", p.comment), ("journal-ref", p.journal_ref), ("doi", p.doi),
+        ("abs", p.abs_url), ("pdf", p.pdf_url), ("upvotes", p.upvotes),
+        ("sources", ", ".join(p.sources)), ("first seen", p.first_seen),
+    ]
+    for name, value in rows:
+        if value not in (None, ""):
+            click.echo(f"{name + ':':<13}{value}")
+    click.echo("")
+    click.echo(click.wrap_text(p.abstract or "(no abstract)", width=100))
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn core errors into one line plus an exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except PaperradarError as e:
+        click.echo(f"error: {e}", err=True)
+        if e.hint:
+            click.echo(f"hint: {e.hint}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

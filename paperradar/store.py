@@ -1,0 +1,463 @@
+"""The paper store: one SQLite file (WAL), numbered migrations, and all SQL of paperradar.
+
+The store is the source of truth; every index is derived from it. Each insert or real change of a paper
+takes the next value of a monotonic change sequence (``papers.seq``), so a derived index catches up with
+``changed_since(n)`` instead of rescanning, and rebuilds from scratch with ``changed_since(0)``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import config
+from .errors import NotFound, StoreError
+from .merge import COLUMNS, merge_paper, paper_to_row
+from .models import Paper, normalize_title, parse_arxiv_id
+
+# Numbered migrations; each runs once, in order, recorded in schema_migrations. Never edit a released one:
+# append a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "papers",
+        """
+        CREATE TABLE papers (
+            id INTEGER PRIMARY KEY,          -- stable integer id, used by derived indexes
+            key TEXT NOT NULL UNIQUE,        -- arXiv id without version, or doi:..., or title:...
+            arxiv_id TEXT,
+            version INTEGER,
+            title TEXT NOT NULL,
+            title_norm TEXT NOT NULL,
+            abstract TEXT NOT NULL DEFAULT '',
+            authors TEXT NOT NULL DEFAULT '[]',     -- JSON array, in order
+            categories TEXT NOT NULL DEFAULT '[]',  -- JSON array, primary first
+            primary_category TEXT,
+            submitted TEXT,
+            updated TEXT,
+            announced TEXT,
+            comment TEXT,
+            journal_ref TEXT,
+            doi TEXT,
+            abs_url TEXT,
+            pdf_url TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',     -- JSON array of contributing source names
+            meta_rank INTEGER NOT NULL DEFAULT 0,   -- authority of the source that set the metadata
+            upvotes INTEGER,
+            first_seen TEXT NOT NULL,
+            seq INTEGER NOT NULL                    -- change sequence: bumped on every real change
+        );
+        CREATE INDEX papers_seq ON papers(seq);
+        CREATE INDEX papers_title_norm ON papers(title_norm);
+        CREATE INDEX papers_doi ON papers(lower(doi));
+        CREATE INDEX papers_announced ON papers(announced);
+        -- every normalized title a paper has been seen with, so a saved page still finds its paper
+        -- after arXiv renamed it in a new version
+        CREATE TABLE titles (
+            title_norm TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            PRIMARY KEY (title_norm, paper_id)
+        ) WITHOUT ROWID;
+        -- where a record without an arXiv id (key title:... or doi:...) from a source was merged, so
+        -- re-ingesting it lands on the same paper even when several papers share its title
+        CREATE TABLE record_links (
+            source TEXT NOT NULL,
+            record_key TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            PRIMARY KEY (source, record_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE state (
+            key TEXT PRIMARY KEY,   -- 'seq' (last change sequence), harvest checkpoints, index cursors
+            value TEXT NOT NULL
+        );
+        INSERT INTO state(key, value) VALUES ('seq', '0');
+        """,
+    ),
+]
+
+_SELECT = "SELECT " + ", ".join(f"p.{c}" for c in ["id", *COLUMNS, "first_seen", "seq"]) + " FROM papers p"
+
+
+@dataclass(frozen=True)
+class StoredPaper:
+    """A paper as the store holds it (the merge of every source that contributed it)."""
+
+    id: int
+    key: str
+    arxiv_id: str | None
+    version: int | None
+    title: str
+    abstract: str
+    authors: list[str]
+    categories: list[str]
+    submitted: str | None
+    updated: str | None
+    announced: str | None
+    comment: str | None
+    journal_ref: str | None
+    doi: str | None
+    abs_url: str | None
+    pdf_url: str | None
+    sources: list[str]
+    upvotes: int | None
+    first_seen: str
+    seq: int
+
+    @property
+    def primary_category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class UpsertCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    keys: list[str] = field(default_factory=list, repr=False)
+
+    def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _chunks(items: list, n: int = 500) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class Store:
+    """A paperradar database. Use ``Store.open(data_dir)`` or ``Store(path)``; close() when done."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN ourselves, so a batch is exactly one transaction.
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # WAL + synchronous=NORMAL never corrupts on a process crash; only the very last commits may
+            # be lost on power failure, and re-running an ingest redoes them.
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open database {self.path}: {e}") from None
+        if mode.lower() != "wal":
+            raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode})")
+        self.migrate()
+
+    @classmethod
+    def open(cls, data_dir: str | Path | None = None) -> Store:
+        return cls(config.data_dir(str(data_dir) if data_dir else None) / config.DB_FILENAME)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema ------------------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied. Refuses a database from the future."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
+        if done and max(done) > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema version {max(done)}, newer than this paperradar knows "
+                f"({len(MIGRATIONS)})",
+                hint="upgrade paperradar",
+            )
+        applied = []
+        for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(
+                    "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, _now()),
+                )
+            applied.append(version)
+        return applied
+
+    def schema_version(self) -> int:
+        return self.db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (BEGIN IMMEDIATE): all or nothing, one writer at a time."""
+        if self.db.in_transaction:  # nested: the outer transaction decides
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- state ---------------------------------------------------------------------------------------
+    def get_state(self, key: str) -> dict | None:
+        """A saved JSON state (harvest checkpoint, index cursor), or None."""
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_state(self, key: str, value: dict) -> None:
+        self.db.execute(
+            "INSERT INTO state(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value, sort_keys=True)),
+        )
+
+    def _next_seq(self, n: int) -> int:
+        """Reserve n change numbers inside the current transaction; returns the first."""
+        last = int(self.db.execute("SELECT value FROM state WHERE key = 'seq'").fetchone()[0])
+        self.db.execute("UPDATE state SET value = ? WHERE key = 'seq'", (str(last + n),))
+        return last + 1
+
+    def max_seq(self) -> int:
+        return int(self.db.execute("SELECT value FROM state WHERE key = 'seq'").fetchone()[0])
+
+    # -- papers: writing -----------------------------------------------------------------------------
+    def upsert_papers(self, papers: Iterable[Paper]) -> UpsertCounts:
+        """Insert or merge papers, idempotently; one transaction for the whole batch.
+
+        Records for the same paper merge (see merge.merge_paper); a paper known only by title or DOI is
+        re-keyed when it arrives with an arXiv id. Only real changes take a new change sequence number.
+        """
+        papers = list(papers)
+        counts = UpsertCounts()
+        if not papers:
+            return counts
+        with self.transaction():
+            rows, by_title, by_doi, links = self._rows_for(papers)
+            new_links: dict[tuple[str, str], int] = {}
+            next_id = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM papers").fetchone()[0]
+            inserts: dict[int, dict] = {}  # new rows of this batch, by id
+            changed: dict[int, dict] = {}  # existing rows changed in this batch, by id
+            aliases: set[tuple[str, int]] = set()  # (normalized title, id) pairs to remember
+            for paper in papers:
+                title_norm = normalize_title(paper.title)
+                key = paper.key
+                row = (links.get((paper.source, key)) or rows.get(key)
+                       or self._match_without_key(paper, title_norm, by_title, by_doi))
+                if row is None:
+                    row = paper_to_row(paper)
+                    row["id"], row["_titles"] = next_id, set()
+                    next_id += 1
+                    inserts[row["id"]] = row
+                    rows[row["key"]] = row
+                    counts.added += 1
+                else:
+                    new = merge_paper(row, paper)
+                    if new is None:
+                        counts.unchanged += 1
+                    else:
+                        if new.get("key", row["key"]) != row["key"]:
+                            rows.pop(row["key"], None)
+                            rows[new["key"]] = row
+                        row.update(new)
+                        if row["id"] not in inserts and row["id"] not in changed:
+                            changed[row["id"]] = row
+                            counts.updated += 1
+                if not paper.arxiv_id and (paper.source, key) not in links:
+                    links[(paper.source, key)] = row
+                    new_links[(paper.source, key)] = row["id"]
+                if row["doi"] and row not in by_doi.setdefault(row["doi"].lower(), []):
+                    by_doi[row["doi"].lower()].append(row)
+                if (title_norm, row["id"]) not in row["_titles"]:
+                    row["_titles"].add((title_norm, row["id"]))
+                    by_title.setdefault(title_norm, []).append(row)
+                    aliases.add((title_norm, row["id"]))
+            self._write(list(inserts.values()), list(changed.values()), aliases, new_links)
+        return counts
+
+    def _rows_for(self, papers: list[Paper]) -> tuple[dict, dict, dict, dict]:
+        """Existing rows a batch may touch: by key, by any title they had, by DOI (lower case), and by
+        (source, record key) link for records without an arXiv id."""
+        keys = list({p.key for p in papers})
+        titles = list({normalize_title(p.title) for p in papers})
+        dois = list({p.doi.strip().lower() for p in papers if p.doi})
+        cols = ["id", *COLUMNS, "first_seen", "seq"]
+        rows: dict[str, dict] = {}
+
+        def row_of(r: tuple) -> dict:
+            if r[1] not in rows:
+                rows[r[1]] = dict(zip(cols, r, strict=True), _titles=set())
+            return rows[r[1]]
+
+        for chunk in _chunks(keys):
+            for r in self.db.execute(_SELECT + f" WHERE p.key IN ({','.join('?' * len(chunk))})", chunk):
+                row_of(r)
+        for chunk in _chunks(dois):
+            q = _SELECT + f" WHERE lower(p.doi) IN ({','.join('?' * len(chunk))})"
+            for r in self.db.execute(q, chunk):
+                row_of(r)
+        by_title: dict[str, list[dict]] = {}
+        sel = _SELECT.replace("SELECT ", "SELECT t.title_norm, ", 1) + " JOIN titles t ON t.paper_id = p.id"
+        for chunk in _chunks(titles):
+            for r in self.db.execute(sel + f" WHERE t.title_norm IN ({','.join('?' * len(chunk))})", chunk):
+                row = row_of(r[1:])
+                row["_titles"].add((r[0], row["id"]))
+                by_title.setdefault(r[0], []).append(row)
+        links: dict[tuple[str, str], dict] = {}
+        keyless = list({(p.source, p.key) for p in papers if not p.arxiv_id})
+        sel = _SELECT.replace("SELECT ", "SELECT l.source, l.record_key, ", 1) + \
+            " JOIN record_links l ON l.paper_id = p.id"
+        for chunk in _chunks(keyless, 250):
+            where = " OR ".join(["(l.source = ? AND l.record_key = ?)"] * len(chunk))
+            for r in self.db.execute(sel + " WHERE " + where, [x for pair in chunk for x in pair]):
+                links[(r[0], r[1])] = row_of(r[2:])
+        by_doi: dict[str, list[dict]] = {}
+        for row in rows.values():
+            if row["doi"]:
+                by_doi.setdefault(row["doi"].lower(), []).append(row)
+        return rows, by_title, by_doi, links
+
+    @staticmethod
+    def _match_without_key(paper: Paper, title_norm: str, by_title: dict, by_doi: dict) -> dict | None:
+        """Find the row a paper merges into when its own key is unknown: same DOI, else same title.
+
+        A record with an arXiv id only merges into rows that have none yet (two arXiv ids are two
+        papers). Among several candidates, one this source already contributed to wins, then the
+        oldest, so that re-ingesting the same input picks the same row again.
+        """
+        for candidates in (by_doi.get(paper.doi.strip().lower(), []) if paper.doi else [],
+                           by_title.get(title_norm, [])):
+            if paper.arxiv_id:
+                candidates = [r for r in candidates if not r["arxiv_id"]]
+            if candidates:
+                return max(candidates, key=lambda r: (paper.source in r["sources"], -r["id"]))
+        return None
+
+    def _write(self, inserts: list[dict], changed: list[dict], aliases: set[tuple[str, int]],
+               links: dict[tuple[str, str], int]) -> None:
+        n = len(inserts) + len(changed)
+        if n:
+            seq = self._next_seq(n)
+            now = _now()
+            for row in inserts:
+                row["seq"], row["first_seen"] = seq, now
+                seq += 1
+            for row in changed:
+                row["seq"] = seq
+                seq += 1
+        cols = ["id", *COLUMNS, "first_seen", "seq"]
+        if inserts:
+            self.db.executemany(
+                f"INSERT INTO papers ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [tuple(r[c] for c in cols) for r in inserts],
+            )
+        if changed:
+            sets = ", ".join(f"{c} = ?" for c in [*COLUMNS, "seq"])
+            self.db.executemany(
+                f"UPDATE papers SET {sets} WHERE id = ?",
+                [tuple(r[c] for c in [*COLUMNS, "seq"]) + (r["id"],) for r in changed],
+            )
+        if aliases:
+            self.db.executemany("INSERT OR IGNORE INTO titles(title_norm, paper_id) VALUES (?, ?)",
+                                sorted(aliases))
+        if links:
+            self.db.executemany("INSERT OR IGNORE INTO record_links(source, record_key, paper_id) "
+                                "VALUES (?, ?, ?)",
+                                [(src, k, i) for (src, k), i in sorted(links.items())])
+
+    # -- papers: reading -----------------------------------------------------------------------------
+    @staticmethod
+    def _stored(r: tuple) -> StoredPaper:
+        d = dict(zip(["id", *COLUMNS, "first_seen", "seq"], r, strict=True))
+        return StoredPaper(
+            id=d["id"], key=d["key"], arxiv_id=d["arxiv_id"], version=d["version"], title=d["title"],
+            abstract=d["abstract"], authors=json.loads(d["authors"]), categories=json.loads(d["categories"]),
+            submitted=d["submitted"], updated=d["updated"], announced=d["announced"], comment=d["comment"],
+            journal_ref=d["journal_ref"], doi=d["doi"], abs_url=d["abs_url"], pdf_url=d["pdf_url"],
+            sources=json.loads(d["sources"]), upvotes=d["upvotes"], first_seen=d["first_seen"], seq=d["seq"],
+        )
+
+    def get(self, ref: str) -> StoredPaper:
+        """A paper by key, arXiv id (any version suffix, or abs/pdf URL), DOI, or exact title."""
+        ref = ref.strip()
+        parsed = parse_arxiv_id(ref)
+        candidates = [parsed[0]] if parsed else []
+        candidates += [ref, "doi:" + ref.lower()]
+        for key in candidates:
+            r = self.db.execute(_SELECT + " WHERE key = ?", (key,)).fetchone()
+            if r:
+                return self._stored(r)
+        r = self.db.execute(_SELECT + " WHERE doi = ? COLLATE NOCASE", (ref,)).fetchone()
+        if r is None:
+            r = self.db.execute(_SELECT + " WHERE title_norm = ? ORDER BY submitted DESC, key LIMIT 1",
+                                (normalize_title(ref),)).fetchone()
+        if r:
+            return self._stored(r)
+        raise NotFound(f"no paper {ref!r} in the store", hint="try `paperradar stats` to see what is there")
+
+    def get_many(self, ids: Iterable[int]) -> list[StoredPaper]:
+        """Papers by integer id, in the order given (missing ids are left out)."""
+        ids = list(ids)
+        found: dict[int, StoredPaper] = {}
+        for chunk in _chunks(ids):
+            q = _SELECT + f" WHERE id IN ({','.join('?' * len(chunk))})"
+            for r in self.db.execute(q, chunk):
+                found[r[0]] = self._stored(r)
+        return [found[i] for i in ids if i in found]
+
+    def changed_since(self, seq: int, limit: int = 10_000) -> list[StoredPaper]:
+        """Papers whose change sequence is above ``seq``, in sequence order (for incremental indexing)."""
+        q = _SELECT + " WHERE seq > ? ORDER BY seq LIMIT ?"
+        return [self._stored(r) for r in self.db.execute(q, (seq, limit))]
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM papers").fetchone()[0]
+
+    def stats(self, top: int = 20) -> dict:
+        """Counts for `paperradar stats`: papers, by source, by primary category, by month."""
+        db = self.db
+        by_source = dict(db.execute(
+            "SELECT s.value, count(*) FROM papers, json_each(papers.sources) AS s "
+            "GROUP BY s.value ORDER BY count(*) DESC, s.value"
+        ).fetchall())
+        by_category = dict(db.execute(
+            "SELECT coalesce(primary_category, '(none)'), count(*) FROM papers "
+            "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT ?", (top,)
+        ).fetchall())
+        by_month = dict(db.execute(
+            "SELECT substr(coalesce(announced, submitted, updated), 1, 7) AS m, count(*) FROM papers "
+            "WHERE m IS NOT NULL GROUP BY m ORDER BY m DESC LIMIT ?", (top,)
+        ).fetchall())
+        papers, with_arxiv, with_upvotes = db.execute(
+            "SELECT count(*), count(arxiv_id), count(upvotes) FROM papers"
+        ).fetchone()
+        return {
+            "papers": papers,
+            "with_arxiv_id": with_arxiv,
+            "with_upvotes": with_upvotes,
+            "change_seq": self.max_seq(),
+            "by_source": by_source,
+            "by_primary_category": by_category,
+            "by_month": by_month,
+            "database": str(self.path),
+            "schema_version": self.schema_version(),
+        }
