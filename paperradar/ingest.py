@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import config
-from .models import InvalidRecord, Paper, Rejected
+from .models import Paper, Rejected
 from .sources.base import Checkpoint, Source
 from .store import Store, UpsertCounts
 
@@ -66,16 +66,11 @@ def ingest(
             on_progress(done, total, report)
 
     for item in source:
-        if isinstance(item, Paper):
-            try:
-                batch.append(item.validate())
-            except InvalidRecord as e:  # sources validate too; this guards a source that forgot
-                item = Rejected(f"{source.name} record", str(e))
-            else:
-                if len(batch) >= batch_size:
-                    flush()
-                continue
-        if isinstance(item, Rejected):
+        if isinstance(item, Paper):  # sources yield only validated papers (Paper.validate)
+            batch.append(item)
+            if len(batch) >= batch_size:
+                flush()
+        elif isinstance(item, Rejected):
             report.rejected += 1
             if on_reject:
                 on_reject(item)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Field limits: anything beyond them is not a paper but garbage (or an attack on memory).
 MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
 MAX_AUTHORS = 5_000
-MAX_AUTHOR = 300
+MAX_AUTHOR = 1_000  # real records carry whole author lists glued into one name (2506.02197)
 MAX_CATEGORIES = 50
 MAX_SHORT = 2_000  # comment, journal-ref, DOI
 
@@ -32,6 +33,7 @@ SOURCE_RANK = {
 
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
 _OLD_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
+_NON_WORD = re.compile(r"[^\w]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 _ID_PREFIXES = ("arxiv:", "https://arxiv.org/abs/", "http://arxiv.org/abs/", "https://arxiv.org/pdf/",
                 "http://arxiv.org/pdf/", "oai:arxiv.org:")
@@ -65,12 +67,13 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
     return m.group(1), int(m.group(2)) if m.group(2) else None
 
 
+@lru_cache(maxsize=16384)  # an upsert batch normalizes each title several times
 def normalize_title(title: str) -> str:
     """Case-, accent-, punctuation- and space-insensitive form of a title, used to merge by title."""
-    s = unicodedata.normalize("NFKD", title)
-    s = "".join(c for c in s if not unicodedata.combining(c)).casefold()
-    s = re.sub(r"[^\w]+", " ", s)
-    return " ".join(s.split())
+    if not title.isascii():
+        s = unicodedata.normalize("NFKD", title)
+        title = "".join(c for c in s if not unicodedata.combining(c))
+    return " ".join(_NON_WORD.sub(" ", title.casefold()).split())
 
 
 def clean_text(text: str | None) -> str:

@@ -1,0 +1,180 @@
+"""The command line end to end, in real subprocesses: ingest, stats, show, exit codes, kill -9 safety."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from paperradar.cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEEDS = sorted((FIXTURES / "hf_pages").glob("*.txt"))
+
+
+def run(data_dir: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-c", "from paperradar.cli import main; main()", *args],
+        input=stdin, capture_output=True, env=env, timeout=300,
+    )
+
+
+def stats(data_dir: Path) -> dict:
+    out = run(data_dir, "stats", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def write_corpus(path: Path, n: int) -> None:
+    """n synthetic-but-wellformed records in the corpus shape (ids are real-looking arXiv ids)."""
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({
+                "id": f"2501.{i:05d}", "title": f"On the study of topic {i}",
+                "abstract": "We study things. " * 40, "authors": ["Ada Lovelace", "Alan Turing"],
+                "categories": ["cs.CL", "cs.LG"], "comment": None, "listing_date": "2025-01-15",
+            }) + "\n")
+
+
+def test_demo_ingest_then_stats_show_and_reingest_noop(tmp_path):
+    first = run(tmp_path, "ingest", "demo")
+    assert first.returncode == 0, first.stderr
+    assert b"added 4000, updated 0, unchanged 0, rejected 0" in first.stdout
+    s = stats(tmp_path)
+    assert s["papers"] == 4000 and s["by_source"] == {"jsonl": 4000}
+    again = run(tmp_path, "ingest", "demo")
+    assert b"added 0, updated 0, unchanged 4000, rejected 0" in again.stdout
+    assert stats(tmp_path)["change_seq"] == s["change_seq"]
+    with closing(sqlite3.connect(tmp_path / "paperradar.sqlite3")) as db:
+        key, title = db.execute("SELECT key, title FROM papers ORDER BY id LIMIT 1").fetchone()
+    shown = run(tmp_path, "show", key)
+    assert shown.returncode == 0 and title.encode() in shown.stdout
+    assert f"https://arxiv.org/abs/{key}".encode() in shown.stdout
+    as_json = json.loads(run(tmp_path, "show", "--json", key + "v1").stdout)
+    assert as_json["key"] == key and as_json["title"] == title
+
+
+def test_show_unknown_paper_is_a_clear_error(tmp_path):
+    out = run(tmp_path, "show", "2401.99999")
+    assert out.returncode == 1
+    assert b"no paper '2401.99999'" in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_seed_pages_then_hf_daily_merge(tmp_path):
+    out = run(tmp_path, "ingest", "page", *map(str, SEEDS))
+    assert out.returncode == 0, out.stderr
+    n_pages = stats(tmp_path)["papers"]
+    assert n_pages > 400  # the two pages share a few papers
+    hf = run(tmp_path, "ingest", "hf-daily", str(FIXTURES / "hf_daily_papers" / "sotawhat_hf_daily_papers.json"))
+    assert hf.returncode == 0, hf.stderr
+    s = stats(tmp_path)
+    assert s["with_upvotes"] == 30 and s["by_source"]["hf-daily"] == 30
+
+
+def test_bad_records_are_reported_and_skipped_exit_1(tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    good = {"id": "2501.00001", "title": "A good paper", "abstract": "Fine.", "categories": ["cs.CL"]}
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"id": "2501.00002", "abstract": "no title"}),
+        json.dumps({**good, "id": "2501.00003", "title": "x" * 5000}),
+        json.dumps({**good, "id": "2501.00004", "title": "Another good one"}),
+    ]
+    src.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe broken utf-8\n")
+    out = run(tmp_path, "ingest", "jsonl", str(src))
+    assert out.returncode == 1, out.stderr
+    err = out.stderr.decode()
+    assert "mixed.jsonl line 2" in err and "mixed.jsonl line 3" in err
+    assert "mixed.jsonl line 4" in err and "mixed.jsonl line 6" in err
+    assert "Traceback" not in err
+    assert b"added 2, updated 0, unchanged 0, rejected 4" in out.stdout
+    assert stats(tmp_path)["papers"] == 2
+
+
+def test_unusable_input_exits_2_without_traceback(tmp_path):
+    missing = run(tmp_path, "ingest", "jsonl", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and b"cannot open" in missing.stderr
+    binary = tmp_path / "image.jsonl"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
+    out = run(tmp_path, "ingest", "jsonl", str(binary))
+    assert out.returncode == 2 and b"Traceback" not in out.stderr
+    bad_gz = tmp_path / "broken.jsonl.gz"
+    bad_gz.write_bytes(b"\x1f\x8b\x08\x00garbage-not-deflate" * 3)
+    out = run(tmp_path, "ingest", "jsonl", str(bad_gz))
+    assert out.returncode == 2 and b"Traceback" not in out.stderr
+
+
+def test_stdin_and_usage_errors(tmp_path):
+    rec = {"id": "2501.00009", "title": "From stdin", "abstract": "piped", "categories": ["cs.AI"]}
+    out = run(tmp_path, "ingest", "jsonl", "-", stdin=(json.dumps(rec) + "\n").encode())
+    assert out.returncode == 0 and stats(tmp_path)["papers"] == 1
+    usage = run(tmp_path, "ingest", "arxiv")  # needs a category, query or id
+    assert usage.returncode == 2 and b"Traceback" not in usage.stderr
+
+
+def test_every_command_has_help():
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    for path in (["--help"], ["ingest", "--help"], ["stats", "--help"], ["show", "--help"],
+                 *[["ingest", name, "--help"] for name in cli.commands["ingest"].commands]):
+        result = runner.invoke(cli, path)
+        assert result.exit_code == 0, path
+        assert "Usage:" in result.output
+
+
+@pytest.mark.slow
+def test_kill_9_mid_ingest_then_rerun_gives_exact_count(tmp_path):
+    """A real ingest subprocess is killed with SIGKILL mid-way; the database stays consistent and
+    re-running the same command completes with exactly the right number of papers."""
+    n = 60_000
+    corpus = tmp_path / "big.jsonl.gz"
+    write_corpus(corpus, n)
+    data = tmp_path / "data"
+    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data), "PAPERRADAR_BATCH_SIZE": "500"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from paperradar.cli import main; main()", "ingest", "jsonl", str(corpus)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    db_path = data / "paperradar.sqlite3"
+    deadline = time.monotonic() + 120
+    seen = 0
+    while time.monotonic() < deadline:  # wait until a few batches are committed, then kill
+        time.sleep(0.05)
+        if db_path.exists():
+            try:
+                with closing(sqlite3.connect(db_path, timeout=1)) as db:
+                    seen = db.execute("SELECT count(*) FROM papers").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if seen >= 2000:
+                break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with closing(sqlite3.connect(db_path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        partial = db.execute("SELECT count(*) FROM papers").fetchone()[0]
+        seq = int(db.execute("SELECT value FROM state WHERE key='seq'").fetchone()[0])
+    assert 0 < partial < n, "the kill should land mid-ingest"
+    assert partial % 500 == 0, "only whole batches are committed"
+    assert seq == partial  # the change sequence matches what was committed
+    rerun = subprocess.run(
+        [sys.executable, "-c", "from paperradar.cli import main; main()", "ingest", "jsonl", str(corpus)],
+        env=env, capture_output=True, timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"added {n - partial}, updated 0, unchanged {partial}, rejected 0".encode() in rerun.stdout
+    with closing(sqlite3.connect(db_path)) as db:
+        assert db.execute("SELECT count(*), count(DISTINCT key) FROM papers").fetchone() == (n, n)

@@ -1,0 +1,35 @@
+"""Drift checks: the README's commands are the ones CI runs, and the code stays ruff-clean."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```(?:bash|sh)\n(.*?)\n```", text, flags=re.S)[:2]
+
+
+def test_readme_starts_with_run_and_test_commands_and_ci_runs_the_test_one():
+    run_cmd, test_cmd = readme_commands()
+    assert "paperradar" in run_cmd and "pip install" in run_cmd
+    assert "pytest" in test_cmd
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_cmd.strip() in ci
+
+
+def test_ruff_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.fail("ruff is not installed: it is part of the [test] extra")
+    out = subprocess.run([ruff, "check", "paperradar", "tests", "bench", "scripts"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
