@@ -429,6 +429,9 @@ class Store:
         q = _SELECT + " WHERE seq > ? ORDER BY seq LIMIT ?"
         return [self._stored(r) for r in self.db.execute(q, (seq, limit))]
 
+    def count_changed_since(self, seq: int) -> int:
+        return self.db.execute("SELECT count(*) FROM papers WHERE seq > ?", (seq,)).fetchone()[0]
+
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM papers").fetchone()[0]
 

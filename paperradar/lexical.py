@@ -1,0 +1,492 @@
+"""The lexical (BM25) index: a tantivy index derived from the store, caught up by its change sequence.
+
+One directory holds tantivy's files plus ``paperradar-index.json`` (engine, schema version, analyzer,
+document count, the last store change sequence indexed). The store stays the source of truth: the index
+can always be rebuilt from it, and a mismatch (older schema, another engine) is an error that says so
+instead of a silently wrong search.
+
+Queries are built as tantivy query objects from a parsed :class:`~paperradar.query.Query`, never through
+tantivy's query-string parser, so no user input can reach the engine as syntax.
+
+Text fields use ``paperradar_en``: tantivy's ``en_stem`` chain (simple tokenizer, tokens of 40+ bytes
+dropped, lower case, English Snowball stemmer) plus ASCII folding, so that ``Müller`` finds ``Muller``.
+:func:`highlight` runs the very same analyzer from Python, so what it marks is what the index matched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import PaperradarError
+from .models import parse_arxiv_id
+from .query import FieldTerm, Query
+
+try:
+    import tantivy
+except ImportError:  # pragma: no cover - exercised only without the dependency
+    tantivy = None
+
+ENGINE = "tantivy"
+SCHEMA_VERSION = 1
+ANALYZER = "paperradar_en"
+META_FILE = "paperradar-index.json"  # tantivy owns meta.json in the same directory
+REBUILD_HINT = "run `paperradar index --rebuild`"
+
+DEFAULT_BOOSTS: dict[str, float] = {"title": 3.0, "abstract": 1.0, "authors": 2.0}
+ID_BOOST = 10.0  # a free word that is an arXiv id puts that paper first
+MAX_TIE_FETCH = 10_000  # hits read at most to break ties at the cut-off by paper id
+TEXT_FIELDS = ("title", "abstract", "authors")
+
+
+class IndexMismatch(PaperradarError):
+    """The index on disk was built by another engine, schema or store and must be rebuilt."""
+
+
+class IndexBusy(PaperradarError):
+    """Another process is writing the index."""
+
+
+def _require_tantivy() -> None:
+    if tantivy is None:
+        raise PaperradarError("the lexical index needs the tantivy package", hint="pip install tantivy")
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    _require_tantivy()
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+@lru_cache(maxsize=200_000)
+def _analyze_word(word: str) -> tuple[str, ...]:
+    return tuple(_analyzer().analyze(word))
+
+
+def analyze(text: str) -> list[str]:
+    """The index terms of ``text``, in order (lower-cased, folded, stemmed)."""
+    return list(_analyzer().analyze(text))
+
+
+def _schema():
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", indexed=True, fast=True)  # the store's paper id: results, deletion by term
+    for name in TEXT_FIELDS:
+        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+    # Exact, lower-cased terms: every category plus its archive (cs.CL -> cs.cl, cs), and identifiers.
+    sb.add_text_field("category", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("ids", tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("date", indexed=True, fast=True)  # yyyymmdd: announced, else submitted, else updated
+    return sb.build()
+
+
+def category_terms(categories: Iterable[str]) -> list[str]:
+    """Index terms of a paper's categories: each one and its archive, lower case (``cs.CL`` -> cs.cl, cs)."""
+    out: dict[str, None] = {}
+    for c in categories:
+        c = c.strip().lower()
+        if c:
+            out[c] = None
+            out[c.split(".", 1)[0]] = None
+    return list(out)
+
+
+def _id_terms(paper) -> list[str]:
+    out = {paper.key.lower(): None}
+    if paper.arxiv_id:
+        out[paper.arxiv_id.lower()] = None
+    if paper.doi:
+        out[paper.doi.strip().lower()] = None
+    return list(out)
+
+
+_YMD = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def date_number(paper) -> int | None:
+    """The date a paper is filtered by, as yyyymmdd: announced, else submitted, else updated."""
+    for value in (paper.announced, paper.submitted, paper.updated):
+        m = _YMD.match(value or "")
+        if m:
+            return int(m.group(1) + m.group(2) + m.group(3))
+    return None
+
+
+def _document(paper):
+    doc = tantivy.Document()
+    doc.add_integer("id", paper.id)
+    doc.add_text("title", paper.title)
+    if paper.abstract:
+        doc.add_text("abstract", paper.abstract)
+    for author in paper.authors or ():  # one value each: a phrase cannot run from one author into the next
+        doc.add_text("authors", author)
+    for c in category_terms(paper.categories or ()):
+        doc.add_text("category", c)
+    for i in _id_terms(paper):
+        doc.add_text("ids", i)
+    d = date_number(paper)
+    if d is not None:
+        doc.add_integer("date", d)
+    return doc
+
+
+class LexicalIndex:
+    """A BM25 index of the store's papers in the directory ``path``.
+
+    ``boosts`` weighs a match in each text field (title, abstract, authors); missing ones keep
+    :data:`DEFAULT_BOOSTS`. Writing takes tantivy's lock: one writer at a time, any number of readers.
+    """
+
+    def __init__(self, path: str | Path, boosts: Mapping[str, float] | None = None, *,
+                 heap_size: int = 64_000_000, threads: int = 1):
+        _require_tantivy()
+        self.path = Path(path)
+        self.boosts = self._boosts(boosts)
+        self.heap_size = heap_size
+        self.threads = threads
+        self._index = None
+        self._schema = None
+        self.meta: dict = {}
+
+    @staticmethod
+    def _boosts(boosts: Mapping[str, float] | None) -> dict[str, float]:
+        out = dict(DEFAULT_BOOSTS)
+        for name, value in (boosts or {}).items():
+            if name not in DEFAULT_BOOSTS:
+                raise ValueError(f"unknown boost field {name!r}; known: {', '.join(DEFAULT_BOOSTS)}")
+            if not value >= 0:
+                raise ValueError(f"boost for {name} must be >= 0, not {value!r}")
+            out[name] = float(value)
+        return out
+
+    # -- opening -------------------------------------------------------------------------------------
+    @property
+    def _meta_path(self) -> Path:
+        return self.path / META_FILE
+
+    def _fresh_meta(self) -> dict:
+        return {"engine": ENGINE, "engine_version": str(getattr(tantivy, "__version__", "")),
+                "schema_version": SCHEMA_VERSION, "analyzer": ANALYZER, "count": 0, "last_seq": 0}
+
+    def open_or_create(self) -> LexicalIndex:
+        """Open the index, creating an empty one if the directory holds none; check its metadata."""
+        if self._index is not None:
+            return self
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            exists = tantivy.Index.exists(str(self.path))
+        except OSError as e:
+            raise PaperradarError(f"cannot open the lexical index {self.path}: {e}") from None
+        if exists or self._meta_path.exists():
+            self._check_meta(self._read_meta())
+        # Without tantivy's files the index is empty whatever a leftover metadata file says.
+        self.meta = self._read_meta() if exists else self._fresh_meta()
+        self._schema = _schema()
+        try:
+            self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
+        except (ValueError, OSError) as e:
+            raise IndexMismatch(f"cannot open the lexical index {self.path}: {e}",
+                                hint=REBUILD_HINT) from None
+        self._index.register_tokenizer(ANALYZER, _analyzer())
+        if not exists:
+            self._write_meta()
+        return self
+
+    def _read_meta(self) -> dict:
+        try:
+            meta = json.loads(self._meta_path.read_text())
+        except FileNotFoundError:
+            raise IndexMismatch(f"{self.path} holds a search index paperradar did not make (no {META_FILE})",
+                                hint=REBUILD_HINT) from None
+        except (OSError, ValueError) as e:
+            raise IndexMismatch(f"unreadable {self._meta_path}: {e}", hint=REBUILD_HINT) from None
+        if not isinstance(meta, dict):
+            raise IndexMismatch(f"unreadable {self._meta_path}: not a JSON object", hint=REBUILD_HINT)
+        return meta
+
+    def _check_meta(self, meta: dict) -> None:
+        want = self._fresh_meta()
+        for key in ("engine", "schema_version", "analyzer"):
+            if meta.get(key) != want[key]:
+                raise IndexMismatch(
+                    f"the lexical index in {self.path} has {key} {meta.get(key)!r}; this paperradar uses "
+                    f"{want[key]!r}", hint=REBUILD_HINT)
+        if not isinstance(meta.get("last_seq"), int) or not isinstance(meta.get("count"), int):
+            raise IndexMismatch(f"{self._meta_path} has no valid last_seq/count", hint=REBUILD_HINT)
+
+    def _write_meta(self) -> None:
+        tmp = self._meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.meta, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, self._meta_path)  # atomic: a crash leaves the old cursor or the new one
+
+    def close(self) -> None:
+        self._index = None
+
+    def __enter__(self) -> LexicalIndex:
+        return self.open_or_create()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------------
+    @property
+    def last_seq(self) -> int:
+        self.open_or_create()
+        return self.meta["last_seq"]
+
+    def count(self) -> int:
+        """Documents in the index."""
+        self.open_or_create()
+        return self._index.searcher().num_docs
+
+    def _writer(self):
+        try:
+            return self._index.writer(self.heap_size, self.threads)
+        except ValueError as e:
+            if "LockBusy" in str(e):
+                raise IndexBusy(f"another process is updating the lexical index {self.path}",
+                                hint="wait for it to finish") from None
+            raise
+
+    def update_from(self, store, batch: int = 5000,
+                    progress: Callable[[int, int], None] | None = None) -> int:
+        """Index the papers the store changed since the last update; return how many were written.
+
+        Each batch is one tantivy commit followed by the cursor in the metadata file. A crash between the
+        two re-indexes that batch next time, which is harmless: a changed paper's old document is deleted
+        by id before the new one is added. ``progress(done, total)`` is called after each batch; ``total``
+        is an upper bound (the change numbers still to read).
+        """
+        self.open_or_create()
+        self.meta = self._read_meta()  # another process may have moved the cursor since we opened
+        if self.meta["last_seq"] == store.max_seq():
+            return 0
+        writer = self._writer()
+        try:
+            self.meta = self._read_meta()  # now under the lock
+            self.meta["engine_version"] = self._fresh_meta()["engine_version"]
+            seq, top = self.meta["last_seq"], store.max_seq()
+            if seq > top:
+                raise IndexMismatch(
+                    f"the lexical index is ahead of the store (change {seq} > {top}): it was built from "
+                    "another database", hint=REBUILD_HINT)
+            fresh = seq == 0 and self.count() == 0  # nothing to replace: skip the deletes
+            total, done = top - seq, 0
+            while True:
+                papers = store.changed_since(seq, limit=batch)
+                if not papers:
+                    break
+                for paper in papers:
+                    # A fresh build skips the deletes, except for papers changed since it began (a
+                    # concurrent ingest): those may already have been added in an earlier batch.
+                    if not fresh or paper.seq > top:
+                        writer.delete_documents_by_term("id", paper.id)
+                    writer.add_document(_document(paper))
+                writer.commit()
+                seq = papers[-1].seq
+                done += len(papers)
+                self._index.reload()
+                self.meta.update(last_seq=seq, count=self._index.searcher().num_docs)
+                self._write_meta()
+                if progress:
+                    progress(done, max(total, done))
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()  # releases the lock
+            self._index.reload()
+        return done
+
+    def rebuild(self, store, batch: int = 5000,
+                progress: Callable[[int, int], None] | None = None) -> int:
+        """Build a new index from the whole store beside the old one, then swap it in.
+
+        Searches keep using the old index until the swap; a failed rebuild leaves the old one untouched.
+        Works on an index that fails :meth:`open_or_create` (other schema or engine).
+        """
+        new_path = self.path.with_name(self.path.name + ".rebuild")
+        old_path = self.path.with_name(self.path.name + ".old")
+        for p in (new_path, old_path):
+            shutil.rmtree(p, ignore_errors=True)
+        fresh = LexicalIndex(new_path, self.boosts, heap_size=self.heap_size, threads=self.threads)
+        try:
+            n = fresh.update_from(store, batch=batch, progress=progress)
+        except BaseException:
+            fresh.close()
+            shutil.rmtree(new_path, ignore_errors=True)
+            raise
+        fresh.close()
+        self.close()
+        if self.path.exists():
+            os.replace(self.path, old_path)
+        os.replace(new_path, self.path)
+        shutil.rmtree(old_path, ignore_errors=True)
+        self.open_or_create()
+        return n
+
+    # -- searching -----------------------------------------------------------------------------------
+    def search(self, query: Query, limit: int = 100,
+               boosts: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
+        """The best ``limit`` papers for ``query`` as (paper id, BM25 score), best first, ties by id.
+
+        A query with words is ranked by BM25 over title, abstract and authors, weighted by the boosts;
+        at least one free word must match, and every phrase, field term and filter.
+        A query of filters alone (cat:, id:, dates, exclusions) matches by date, newest first, score 0.
+        ``query.sort`` is not applied here: the caller ranks the fused results.
+        """
+        self.open_or_create()
+        if limit <= 0:
+            return []
+        q, ranked = self._compile(query, self._boosts(boosts) if boosts is not None else self.boosts)
+        if query.has_text and not ranked:
+            return []  # every word was dropped by the analyzer (40+ characters): nothing can match
+        searcher = self._index.searcher()
+        order = {} if ranked else {"order_by_field": "date"}
+        # Hits that tie with the last one kept must all be seen to break the tie by paper id: tantivy
+        # breaks it by position in the index, which differs between an updated and a rebuilt index.
+        n = limit
+        while True:
+            hits = searcher.search(q, n + 1, count=False, **order).hits
+            if len(hits) <= n or hits[n][0] != hits[limit - 1][0] or n >= MAX_TIE_FETCH:
+                break
+            n = min(n * 4, MAX_TIE_FETCH)
+        if not hits:
+            return []
+        ids = searcher.fast_field_values("id", [address for _, address in hits])
+        rows = sorted(zip(ids, (key for key, _ in hits), strict=True), key=lambda r: (-r[1], r[0]))[:limit]
+        return [(i, float(key) if ranked else 0.0) for i, key in rows]
+
+    def _compile(self, query: Query, boosts: dict[str, float]):
+        """The tantivy query for ``query``, and whether it ranks (has words) or only filters."""
+        Q, Occur, schema = tantivy.Query, tantivy.Occur, self._schema
+        must, should, must_not = [], [], []
+
+        def in_field(field: str, tokens: list[str]):
+            if len(tokens) == 1:
+                return Q.term_query(schema, field, tokens[0])
+            return Q.phrase_query(schema, field, tokens)  # tantivy panics on a 1-word phrase
+
+        def anywhere(tokens: list[str]):
+            parts = [(Occur.Should, Q.boost_query(in_field(f, tokens), boosts[f]))
+                     for f in TEXT_FIELDS if boosts[f] > 0]
+            return Q.boolean_query(parts) if parts else Q.empty_query()
+
+        def filter_(q):
+            return Q.const_score_query(q, 0.0)
+
+        seen: set[str] = set()
+        for word in query.terms:
+            for token in analyze(word):
+                if token not in seen:
+                    seen.add(token)
+                    # One flat disjunction of term queries (not one group per word): same scores, and
+                    # tantivy's block-max pruning makes it twice as fast.
+                    should.extend((Occur.Should, Q.boost_query(Q.term_query(schema, f, token), boosts[f]))
+                                  for f in TEXT_FIELDS if boosts[f] > 0)
+            parsed = parse_arxiv_id(word)
+            if parsed:
+                should.append((Occur.Should, Q.boost_query(Q.term_query(schema, "ids", parsed[0].lower()),
+                                                           ID_BOOST)))
+        for phrase in query.phrases:
+            tokens = analyze(phrase)
+            if tokens:
+                must.append((Occur.Must, anywhere(tokens)))
+        for ft in query.fields:
+            tokens = analyze(ft.value)
+            if tokens:
+                must.append((Occur.Must, Q.boost_query(in_field(ft.field, tokens), boosts[ft.field] or 1.0)))
+        ranked = bool(should or must)
+        if query.categories:
+            must.append((Occur.Must, filter_(Q.term_set_query(schema, "category", list(query.categories)))))
+        if query.ids:
+            must.append((Occur.Must, filter_(Q.term_set_query(schema, "ids", list(query.ids)))))
+        if query.since or query.until:
+            lo = int(query.since.replace("-", "")) if query.since else None
+            hi = int(query.until.replace("-", "")) if query.until else None
+            dates = Q.range_query(schema, "date", tantivy.FieldType.Integer, lo, hi)
+            must.append((Occur.Must, filter_(dates)))
+        for ft in query.exclude:
+            clause = self._exclusion(ft)
+            if clause is not None:
+                must_not.append((Occur.MustNot, clause))
+        if should and must:  # any free word must match, also beside required phrases and filters
+            must.append((Occur.Must, Q.boolean_query(should)))
+        elif should:  # a query of should clauses alone already requires one of them
+            return Q.boolean_query(should + must_not), ranked
+        if not must:
+            must.append((Occur.Must, Q.all_query()))  # exclusions alone: everything but them
+        return Q.boolean_query(must + must_not), ranked
+
+    def _exclusion(self, ft: FieldTerm):
+        Q, schema = tantivy.Query, self._schema
+        if ft.field == "category":
+            return Q.term_query(schema, "category", ft.value)
+        if ft.field == "id":
+            return Q.term_query(schema, "ids", ft.value)
+        tokens = analyze(ft.value)
+        if not tokens:
+            return None
+        fields = TEXT_FIELDS if ft.field == "any" else (ft.field,)
+        parts = [(tantivy.Occur.Should, Q.term_query(schema, f, tokens[0]) if len(tokens) == 1
+                  else Q.phrase_query(schema, f, tokens)) for f in fields]
+        return Q.boolean_query(parts)
+
+    def highlight(self, text: str, query: Query, field: str | None = None) -> list[tuple[int, int]]:
+        """See :func:`highlight`."""
+        return highlight(text, query, field)
+
+
+_WORD = re.compile(r"[^\W_]+")  # tantivy's simple tokenizer: runs of letters and digits
+
+
+def highlight(text: str, query: Query, field: str | None = None) -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` in ``text`` of the words ``query`` matches, sorted, disjoint.
+
+    Words are compared after the index's own analyzer (tantivy's stemmer, run from Python), so
+    ``networks`` marks ``network``. A phrase is marked only where its words follow each other, as one span.
+    ``field`` (title, abstract, authors) adds that field's ti:/abs:/au: terms; None adds all of them.
+    Exclusions are never marked.
+    """
+    units: set[tuple[str, ...]] = set()
+    for word in query.terms:
+        units.update((t,) for t in analyze(word))
+    for value in query.phrases:
+        units.add(tuple(analyze(value)))
+    for ft in query.fields:
+        if field is None or ft.field == field:
+            units.add(tuple(analyze(ft.value)))
+    units.discard(())
+    if not units or not text:
+        return []
+    tokens = [(m.start(), m.end(), _analyze_word(m.group())) for m in _WORD.finditer(text)]
+    tokens = [(s, e, t[0]) for s, e, t in tokens if t]
+    spans: list[tuple[int, int]] = []
+    singles = {u[0] for u in units if len(u) == 1}
+    phrases = [u for u in units if len(u) > 1]
+    for k, (start, end, term) in enumerate(tokens):
+        if term in singles:
+            spans.append((start, end))
+        for p in phrases:
+            if term == p[0] and tuple(t for _, _, t in tokens[k:k + len(p)]) == p:
+                spans.append((start, tokens[k + len(p) - 1][1]))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

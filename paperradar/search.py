@@ -1,0 +1,257 @@
+"""Search: the core API the CLI and the web app call. Hybrid lexical (BM25) + dense (embeddings) retrieval.
+
+The engine owns two derived indexes in ``<data dir>/index/`` — ``lexical/`` (tantivy) and ``vectors/``
+(numpy arrays) — both caught up from the store's change sequence by :meth:`SearchEngine.update`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import rank
+from .lexical import LexicalIndex, analyze, date_number
+from .lexical import highlight as highlight_spans
+from .query import Query, QueryError, parse_query
+from .store import Store, StoredPaper
+from .vectors import VectorIndex
+
+MODES = ("hybrid", "lexical", "dense")
+MAX_LIMIT = 200
+CANDIDATES = 100  # per engine, before fusion
+# Tuned on SciFact train (bench/results/eval_scifact_train.json): weight of the dense side in the convex
+# combination of min-max normalised scores.
+DEFAULT_ALPHA = 0.5
+EMBED_BATCH = 512  # papers embedded between two saves of the vector index (resumable progress)
+
+
+def paper_text(p: StoredPaper) -> str:
+    """What the embedding model sees of a paper."""
+    return f"{p.title}. {p.abstract}" if p.abstract else p.title
+
+
+@dataclass
+class Hit:
+    """One search result: the paper, its score, and highlight spans (character offsets) per field."""
+
+    paper: StoredPaper
+    score: float
+    highlights: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"score": round(self.score, 6), "highlights": self.highlights, **self.paper.to_dict()}
+
+
+@dataclass
+class Results:
+    query: str
+    mode: str
+    sort: str
+    hits: list[Hit]
+    took_ms: float
+
+
+def _matches(p: StoredPaper, q: Query) -> bool:
+    """Whether a dense candidate satisfies the query's filters and required terms (the lexical engine
+    applies the same rules inside its index; this is the same logic over one stored paper)."""
+    if q.categories and not any(c.lower() == want or c.lower().startswith(want + ".")
+                                for c in p.categories for want in q.categories):
+        return False
+    if q.ids and p.key.lower() not in q.ids:
+        return False
+    if q.since or q.until:
+        d = date_number(p)
+        if d is None or (q.since and d < int(q.since.replace("-", ""))) or \
+                (q.until and d > int(q.until.replace("-", ""))):
+            return False
+    texts = {"title": p.title, "abstract": p.abstract, "authors": " ".join(p.authors)}
+    tokens: dict[str, set[str]] = {}
+
+    def has(where: str, value: str) -> bool:
+        fields = [where] if where in texts else list(texts)
+        want = analyze(value)
+        for f in fields:
+            if f not in tokens:
+                tokens[f] = set(analyze(texts[f]))
+            if want and all(t in tokens[f] for t in want):
+                return True
+        return False
+
+    for phrase in q.phrases:
+        if not has("any", phrase):
+            return False
+    for ft in q.fields:
+        if ft.field in texts and not has(ft.field, ft.value):
+            return False
+    for ft in q.exclude:
+        if ft.field == "category":
+            if any(c.lower() == ft.value or c.lower().startswith(ft.value + ".") for c in p.categories):
+                return False
+        elif ft.field == "id":
+            if p.key.lower() == ft.value:
+                return False
+        elif has(ft.field, ft.value):
+            return False
+    return True
+
+
+class SearchEngine:
+    """Hybrid search over a store. ``embedder`` defaults to the bundled MiniLM (loaded on first use)."""
+
+    def __init__(self, store: Store, index_dir: str | Path | None = None, *, embedder=None,
+                 alpha: float = DEFAULT_ALPHA, fusion: str = "convex", boosts: dict | None = None):
+        self.store = store
+        self.index_dir = Path(index_dir) if index_dir else store.path.parent / "index"
+        self.alpha = alpha
+        self.fusion = fusion
+        self._embedder = embedder
+        self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts).open_or_create()
+        self._vectors: VectorIndex | None = None
+
+    # -- parts, loaded on first use --------------------------------------------------------------------
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .embed import Embedder
+
+            self._embedder = Embedder.load(self.index_dir.parent / "models")
+        return self._embedder
+
+    @property
+    def vectors(self) -> VectorIndex:
+        if self._vectors is None:
+            self._vectors = VectorIndex(self.index_dir / "vectors", self.embedder.name, self.embedder.dim)
+        return self._vectors
+
+    def close(self) -> None:
+        self.lexical.close()
+
+    # -- indexing --------------------------------------------------------------------------------------
+    def pending(self) -> dict[str, int]:
+        """How many store changes each index has not seen yet."""
+        head = self.store.max_seq()
+        return {"lexical": self.store.count_changed_since(self.lexical.last_seq) if head else 0,
+                "vectors": self.store.count_changed_since(self.vectors.last_seq) if head else 0}
+
+    def update(self, progress: Callable[[str, int, int], None] | None = None, rebuild: bool = False,
+               dense: bool = True) -> dict[str, int]:
+        """Bring the indexes up to date with the store; returns papers indexed per index.
+
+        Interruptible: the lexical index commits per batch and the vector index saves every
+        EMBED_BATCH papers with the last change number it holds, so a re-run resumes.
+        """
+        lex_progress = (lambda done, total: progress("lexical", done, total)) if progress else None
+        if rebuild:
+            n_lex = self.lexical.rebuild(self.store, progress=lex_progress)
+        else:
+            n_lex = self.lexical.update_from(self.store, progress=lex_progress)
+        n_vec = self._update_vectors(progress, rebuild) if dense else 0
+        return {"lexical": n_lex, "vectors": n_vec}
+
+    def _update_vectors(self, progress, rebuild: bool) -> int:
+        if rebuild:
+            import shutil
+
+            shutil.rmtree(self.index_dir / "vectors", ignore_errors=True)
+            self._vectors = None
+        vectors = self.vectors
+        total = self.store.count_changed_since(vectors.last_seq)
+        done = 0
+        while True:
+            papers = self.store.changed_since(vectors.last_seq, limit=EMBED_BATCH)
+            if not papers:
+                return done
+            embeddings = self.embedder.encode([paper_text(p) for p in papers])
+            vectors.add([p.id for p in papers], embeddings)
+            vectors.save(last_seq=papers[-1].seq)
+            done += len(papers)
+            if progress:
+                progress("vectors", done, total)
+
+    # -- querying --------------------------------------------------------------------------------------
+    def retrieve(self, text: str | Query, mode: str = "hybrid",
+                 limit: int = CANDIDATES) -> list[tuple[int, float]]:
+        """Ranked (paper id, score) for a query, by relevance; the building block of :meth:`search`."""
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        q = text if isinstance(text, Query) else parse_query(text)
+        n = max(limit, CANDIDATES)
+        lexical = self.lexical.search(q, limit=n) if mode != "dense" or not q.text else []
+        if mode == "lexical" or not q.text.strip():
+            return lexical[:limit]
+        dense = self._dense(q, n)
+        if mode == "dense":
+            return dense[:limit]
+        if self.fusion == "rrf":
+            return rank.rrf([lexical, dense], limit=limit)
+        return rank.convex(lexical, dense, alpha=self.alpha, limit=limit)
+
+    def _dense(self, q: Query, n: int) -> list[tuple[int, float]]:
+        qv = self.embedder.encode([q.text])[0]
+        constrained = q.has_filters or q.phrases or q.fields
+        found = self.vectors.search(qv, k=n * 5 if constrained else n)
+        if not constrained:
+            return found
+        papers = {p.id: p for p in self.store.get_many(pid for pid, _ in found)}
+        return [(pid, s) for pid, s in found if pid in papers and _matches(papers[pid], q)][:n]
+
+    def search(self, text: str, limit: int = 20, offset: int = 0, mode: str = "hybrid",
+               sort: str | None = None) -> Results:
+        """Search papers. ``sort`` (relevance, newest, trending) overrides the query's ``sort:``."""
+        t = time.perf_counter()
+        q = parse_query(text)
+        limit = max(1, min(limit, MAX_LIMIT))
+        sort = sort or q.sort
+        if sort not in ("relevance", "newest", "trending"):
+            raise QueryError(f"unknown sort {sort!r}; choose relevance, newest or trending")
+        want = offset + limit
+        ranked = self.retrieve(q, mode=mode, limit=max(want, CANDIDATES))
+        papers = {p.id: p for p in self.store.get_many(pid for pid, _ in ranked)}
+        scored = [(papers[pid], s) for pid, s in ranked if pid in papers]
+        if sort == "newest":
+            scored.sort(key=lambda ps: (ps[0].announced or ps[0].submitted or "", ps[0].id), reverse=True)
+        elif sort == "trending":
+            now = time.time()
+            scored.sort(key=lambda ps: (-rank.trending_score(ps[0].upvotes or 0, _age_hours(ps[0], now)),
+                                        ps[0].id))
+        hits = [Hit(p, s, self._highlights(p, q)) for p, s in scored[offset:want]]
+        return Results(text, mode, sort, hits, round(1000 * (time.perf_counter() - t), 2))
+
+    @staticmethod
+    def _highlights(p: StoredPaper, q: Query) -> dict[str, list[tuple[int, int]]]:
+        return {"title": highlight_spans(p.title, q, "title"),
+                "abstract": highlight_spans(p.abstract, q, "abstract")}
+
+    def related(self, ref: str, limit: int = 10) -> list[Hit]:
+        """Papers most similar to a stored paper (by embedding), the paper itself left out."""
+        paper = self.store.get(ref)
+        v = self.vectors.vector(paper.id)
+        if v is None:
+            v = self.embedder.encode([paper_text(paper)])[0]
+        found = [(pid, s) for pid, s in self.vectors.search(v, k=limit + 1) if pid != paper.id][:limit]
+        return self._hits(found)
+
+    def like_text(self, text: str, limit: int = 10) -> list[Hit]:
+        """Papers most similar to a pasted text (e.g. an abstract)."""
+        text = (text or "").strip()
+        if not text:
+            raise QueryError("paste some text to find papers like it")
+        if len(text) > 20_000:
+            raise QueryError("text is too long (limit 20,000 characters)")
+        return self._hits(self.vectors.search(self.embedder.encode([text])[0], k=limit))
+
+    def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
+        papers = {p.id: p for p in self.store.get_many(pid for pid, _ in found)}
+        return [Hit(papers[pid], s) for pid, s in found if pid in papers]
+
+
+def _age_hours(p: StoredPaper, now: float) -> float:
+    day = p.announced or p.submitted or p.first_seen
+    try:
+        t = time.mktime(time.strptime(day[:10], "%Y-%m-%d")) - time.timezone
+    except (TypeError, ValueError):
+        return 1e6
+    return max(0.0, (now - t) / 3600)
+
