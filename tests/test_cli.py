@@ -75,7 +75,8 @@ def test_seed_pages_then_hf_daily_merge(tmp_path):
     assert out.returncode == 0, out.stderr
     n_pages = stats(tmp_path)["papers"]
     assert n_pages > 400  # the two pages share a few papers
-    hf = run(tmp_path, "ingest", "hf-daily", str(FIXTURES / "hf_daily_papers" / "sotawhat_hf_daily_papers.json"))
+    daily = FIXTURES / "hf_daily_papers" / "sotawhat_hf_daily_papers.json"
+    hf = run(tmp_path, "ingest", "hf-daily", str(daily))
     assert hf.returncode == 0, hf.stderr
     s = stats(tmp_path)
     assert s["with_upvotes"] == 30 and s["by_source"]["hf-daily"] == 30

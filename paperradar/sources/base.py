@@ -12,6 +12,7 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -90,10 +91,10 @@ class InputFile:
                     yield n, None
                     continue
                 yield n, line
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
+        except (OSError, EOFError, zlib.error) as e:  # zlib.error: corrupt deflate data
             raise InputUnusable(f"{self.label}: cannot read past line {n}: {e}") from None
 
     def close(self) -> None:
-        if self._raw is not sys.stdin.buffer:
+        if self.label != "stdin":
             self.stream.close()
             self._raw.close()
