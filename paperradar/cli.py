@@ -297,6 +297,139 @@ def show(ctx, ref, as_json) -> None:
     click.echo(click.wrap_text(p.abstract or "(no abstract)", width=100))
 
 
+_mode_option = click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid",
+                            show_default=True, help="Both engines fused, BM25 only, or embeddings only.")
+
+
+def _engine(ctx: click.Context):
+    from .search import SearchEngine
+
+    return SearchEngine(_open_store(ctx))
+
+
+def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for a, b in spans:
+        out += [text[last:a], click.style(text[a:b], bold=True, fg="yellow")]
+        last = b
+    return "".join(out) + text[last:]
+
+
+def _print_hits(hits, as_json: bool, extra: dict | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps({**(extra or {}), "results": [h.to_dict() for h in hits]},
+                              indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no results; try fewer words, or drop a filter", err=True)
+    for i, h in enumerate(hits, 1):
+        p = h.paper
+        title = _highlight(p.title, h.highlights.get("title", []))
+        click.echo(f"{i:>2}. {title}  [{p.key}]")
+        meta = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else "")
+        date = (p.announced or p.submitted or "")[:10]
+        click.echo(f"    {meta} · {' '.join(p.categories[:3])} · {date} · score {h.score:.3f}")
+        abstract = p.abstract
+        spans = h.highlights.get("abstract", [])
+        if abstract:
+            start = max(0, spans[0][0] - 60) if spans else 0
+            cut = abstract[start:start + 240]
+            shifted = [(a - start, min(b, start + 240) - start) for a, b in spans if start <= a < start + 240]
+            click.echo("    " + ("…" if start else "") + _highlight(cut, shifted)
+                       + ("…" if start + 240 < len(abstract) else ""))
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Drop the indexes and build them again from the store.")
+@click.option("--lexical-only", is_flag=True, help="Skip the embeddings (lexical search only).")
+@click.pass_context
+def index(ctx, rebuild, lexical_only) -> None:
+    """Bring the search indexes up to date with the store (embeds what changed; resumable)."""
+    engine = _engine(ctx)
+    bars: dict[str, float] = {}
+    start = time.monotonic()
+    tty = sys.stderr.isatty()
+
+    def progress(name: str, done: int, total: int) -> None:
+        if not tty:
+            return
+        bars.setdefault(name, time.monotonic())
+        elapsed = time.monotonic() - bars[name]
+        frac = done / total if total else 1.0
+        eta = elapsed * (1 - frac) / frac if frac > 0 else 0
+        click.echo(f"\r{name:<8} [{'#' * int(frac * 30):<30}] {done:,}/{total:,} ETA {eta:,.0f}s".ljust(100),
+                   nl=False, err=True)
+
+    try:
+        counts = engine.update(progress=progress, rebuild=rebuild, dense=not lexical_only)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: what was indexed is kept; run `paperradar index` again to resume",
+                   err=True)
+        sys.exit(130)
+    if tty:
+        click.echo("\r" + " " * 100 + "\r", nl=False, err=True)
+    click.echo(f"indexed {counts['lexical']:,} papers (lexical), {counts['vectors']:,} (vectors) "
+               f"in {time.monotonic() - start:.1f}s; {engine.lexical.count():,} papers searchable")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option("--offset", type=click.IntRange(0, 10_000), default=0)
+@_mode_option
+@click.option("--sort", type=click.Choice(["relevance", "newest", "trending"]), default=None,
+              help="Order of results (default: relevance, or the query's sort:).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def search(ctx, query, limit, offset, mode, sort, as_json) -> None:
+    """Search papers: free text, ti: au: abs: cat: id:, "phrases", -exclude, since:/until:, 2023..2025."""
+    engine = _engine(ctx)
+    results = engine.search(query, limit=limit, offset=offset, mode=mode, sort=sort)
+    _print_hits(results.hits, as_json, {"query": query, "mode": mode, "sort": results.sort,
+                                        "took_ms": results.took_ms})
+    if not as_json:
+        click.echo(f"({len(results.hits)} results in {results.took_ms:.1f} ms)", err=True)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--limit", "-n", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def related(ctx, ref, limit, as_json) -> None:
+    """Papers related to a paper (by arXiv id, DOI or title)."""
+    _print_hits(_engine(ctx).related(ref, limit=limit), as_json, {"paper": ref})
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--limit", "-n", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def like(ctx, text, limit, as_json) -> None:
+    """Papers like a pasted text, e.g. an abstract (`-` reads it from stdin)."""
+    if text == "-":
+        text = sys.stdin.read()
+    _print_hits(_engine(ctx).like_text(text, limit=limit), as_json)
+
+
+@cli.command("eval")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
+@_mode_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_command(folder, split, mode, as_json) -> None:
+    """Score retrieval on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) in a temporary index."""
+    from .evaluate import evaluate
+
+    r = evaluate(folder, split=split, mode=mode)
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+    click.echo(f"{mode} on {r['documents']:,} documents, {r['queries']} {split} queries: "
+               f"nDCG@10 {r['ndcg@10']:.4f}  Recall@100 {r['recall@100']:.4f}  MRR@10 {r['mrr@10']:.4f}")
+
+
 def main() -> None:
     """Entry point: run the CLI and turn core errors into one line plus an exit code."""
     try:
