@@ -21,6 +21,8 @@ import numpy as np
 from .errors import PaperradarError
 
 FORMAT_VERSION = 1
+# HNSW search breadth: recall@10 against exact search is measured in bench/search_speed.py.
+EXPANSION_SEARCH = 256
 
 
 class IndexMismatch(PaperradarError):
@@ -76,6 +78,7 @@ class VectorIndex:
             from usearch.index import Index
 
             self._ann = Index.restore(str(ann_path), view=True)
+            self._ann.expansion_search = EXPANSION_SEARCH  # not stored in the file
 
     def save(self, last_seq: int) -> None:
         """Write arrays first, metadata last (its count must match), each by atomic rename."""
@@ -97,7 +100,7 @@ class VectorIndex:
         from usearch.index import Index
 
         index = Index(ndim=self.dim, metric="ip", dtype="f16", connectivity=16, expansion_add=128,
-                      expansion_search=128)
+                      expansion_search=EXPANSION_SEARCH)
         index.add(self._ids, np.asarray(self._f16, dtype=np.float32), threads=os.cpu_count() or 1)
         tmp = self.dir / "hnsw.usearch.tmp"
         index.save(str(tmp))
