@@ -33,8 +33,9 @@ except ImportError:  # pragma: no cover - exercised only without the dependency
     tantivy = None
 
 ENGINE = "tantivy"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ANALYZER = "paperradar_en"
+NAME_ANALYZER = "paperradar_name"  # author names: folded, not stemmed (Pauling is not Paul)
 META_FILE = "paperradar-index.json"  # tantivy owns meta.json in the same directory
 REBUILD_HINT = "run `paperradar index --rebuild`"
 
@@ -80,11 +81,31 @@ def analyze(text: str) -> list[str]:
     return list(_analyzer().analyze(text))
 
 
+@lru_cache(maxsize=1)
+def _name_analyzer():
+    _require_tantivy()
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .build()
+    )
+
+
+def analyze_field(field: str, text: str) -> list[str]:
+    """The index terms of ``text`` in ``field``: names are not stemmed, other text is."""
+    if field == "authors":
+        return list(_name_analyzer().analyze(text))
+    return analyze(text)
+
+
 def _schema():
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", indexed=True, fast=True)  # the store's paper id: results, deletion by term
     for name in TEXT_FIELDS:
-        sb.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+        sb.add_text_field(name, tokenizer_name=NAME_ANALYZER if name == "authors" else ANALYZER,
+                          index_option="position")
     # Exact, lower-cased terms: every category plus its archive (cs.CL -> cs.cl, cs), and identifiers.
     sb.add_text_field("category", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("ids", tokenizer_name="raw", index_option="basic")
@@ -200,6 +221,7 @@ class LexicalIndex:
             raise IndexMismatch(f"cannot open the lexical index {self.path}: {e}",
                                 hint=REBUILD_HINT) from None
         self._index.register_tokenizer(ANALYZER, _analyzer())
+        self._index.register_tokenizer(NAME_ANALYZER, _name_analyzer())
         if not exists:
             self._write_meta()
         return self
@@ -379,33 +401,36 @@ class LexicalIndex:
                 return Q.term_query(schema, field, tokens[0])
             return Q.phrase_query(schema, field, tokens)  # tantivy panics on a 1-word phrase
 
-        def anywhere(tokens: list[str]):
+        def anywhere(text: str):
             parts = [(Occur.Should, Q.boost_query(in_field(f, tokens), boosts[f]))
-                     for f in TEXT_FIELDS if boosts[f] > 0]
-            return Q.boolean_query(parts) if parts else Q.empty_query()
+                     for f in TEXT_FIELDS if boosts[f] > 0 and (tokens := analyze_field(f, text))]
+            return Q.boolean_query(parts) if parts else None
 
         def filter_(q):
             return Q.const_score_query(q, 0.0)
 
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for word in query.terms:
-            for token in analyze(word):
-                if token not in seen:
-                    seen.add(token)
-                    # One flat disjunction of term queries (not one group per word): same scores, and
-                    # tantivy's block-max pruning makes it twice as fast.
-                    should.extend((Occur.Should, Q.boost_query(Q.term_query(schema, f, token), boosts[f]))
-                                  for f in TEXT_FIELDS if boosts[f] > 0)
+            for f in TEXT_FIELDS:
+                if boosts[f] <= 0:
+                    continue
+                for token in analyze_field(f, word):
+                    if (f, token) not in seen:
+                        seen.add((f, token))
+                        # One flat disjunction of term queries (not one group per word): same scores,
+                        # and tantivy's block-max pruning makes it twice as fast.
+                        term = Q.term_query(schema, f, token)
+                        should.append((Occur.Should, Q.boost_query(term, boosts[f])))
             parsed = parse_arxiv_id(word)
             if parsed:
                 should.append((Occur.Should, Q.boost_query(Q.term_query(schema, "ids", parsed[0].lower()),
                                                            ID_BOOST)))
         for phrase in query.phrases:
-            tokens = analyze(phrase)
-            if tokens:
-                must.append((Occur.Must, anywhere(tokens)))
+            clause = anywhere(phrase)
+            if clause is not None:
+                must.append((Occur.Must, clause))
         for ft in query.fields:
-            tokens = analyze(ft.value)
+            tokens = analyze_field(ft.field, ft.value)
             if tokens:
                 must.append((Occur.Must, Q.boost_query(in_field(ft.field, tokens), boosts[ft.field] or 1.0)))
         ranked = bool(should or must)
@@ -436,13 +461,14 @@ class LexicalIndex:
             return Q.term_query(schema, "category", ft.value)
         if ft.field == "id":
             return Q.term_query(schema, "ids", ft.value)
-        tokens = analyze(ft.value)
-        if not tokens:
-            return None
         fields = TEXT_FIELDS if ft.field == "any" else (ft.field,)
-        parts = [(tantivy.Occur.Should, Q.term_query(schema, f, tokens[0]) if len(tokens) == 1
-                  else Q.phrase_query(schema, f, tokens)) for f in fields]
-        return Q.boolean_query(parts)
+        parts = []
+        for f in fields:
+            tokens = analyze_field(f, ft.value)
+            if tokens:
+                parts.append((tantivy.Occur.Should, Q.term_query(schema, f, tokens[0]) if len(tokens) == 1
+                              else Q.phrase_query(schema, f, tokens)))
+        return Q.boolean_query(parts) if parts else None
 
     def highlight(self, text: str, query: Query, field: str | None = None) -> list[tuple[int, int]]:
         """See :func:`highlight`."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rank
-from .lexical import LexicalIndex, analyze, date_number
+from .lexical import LexicalIndex, analyze_field, date_number
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
 from .store import Store, StoredPaper
@@ -71,10 +71,10 @@ def _matches(p: StoredPaper, q: Query) -> bool:
 
     def has(where: str, value: str) -> bool:
         fields = [where] if where in texts else list(texts)
-        want = analyze(value)
         for f in fields:
+            want = analyze_field(f, value)
             if f not in tokens:
-                tokens[f] = set(analyze(texts[f]))
+                tokens[f] = set(analyze_field(f, texts[f]))
             if want and all(t in tokens[f] for t in want):
                 return True
         return False

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperradar.lexical import META_FILE, IndexBusy, IndexMismatch, LexicalIndex, highlight
+from paperradar.lexical import META_FILE, SCHEMA_VERSION, IndexBusy, IndexMismatch, LexicalIndex, highlight
 from paperradar.models import Paper
 from paperradar.query import QueryError, parse_query
 from paperradar.store import Store
@@ -78,7 +78,7 @@ def search(index, store, text, **kw) -> list[str]:
 def test_index_holds_every_paper_and_records_its_cursor(index, store, tmp_path):
     assert index.count() == len(PAPERS)
     meta = json.loads((tmp_path / "lexical" / META_FILE).read_text())
-    assert meta["engine"] == "tantivy" and meta["schema_version"] == 1
+    assert meta["engine"] == "tantivy" and meta["schema_version"] == SCHEMA_VERSION
     assert meta["count"] == len(PAPERS) and meta["last_seq"] == store.max_seq()
     assert index.update_from(store) == 0  # nothing new
 
