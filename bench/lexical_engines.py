@@ -94,6 +94,28 @@ def summary(times: list[float], results: list[list[int]], queries) -> dict:
     }
 
 
+def fts5_engine(store: Store, w: dict, limit: int):
+    """Build an external-content FTS5 table over the store's papers; (run(words), build s, bytes)."""
+    db = store.db
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = store.path.stat().st_size
+    t = time.perf_counter()
+    db.execute("CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, authors, content='papers', "
+               "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')")
+    db.execute("INSERT INTO papers_fts(papers_fts) VALUES('rebuild')")
+    build_s = time.perf_counter() - t
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = store.path.stat().st_size - before
+    sql = (f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? "
+           f"ORDER BY bm25(papers_fts, {w['title']}, {w['abstract']}, {w['authors']}) LIMIT ?")
+
+    def run_fts(words):
+        match = " OR ".join('"' + x.replace('"', '""') + '"' for x in words)
+        return [r[0] for r in db.execute(sql, (match, limit))]
+
+    return run_fts, build_s, size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=CORPUS)
@@ -144,23 +166,7 @@ def main() -> int:
                              "documents": ix.count(), **summary(t_times, t_results, queries)}
 
         log("building FTS5")
-        db = store.db
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        before = store.path.stat().st_size
-        t = time.perf_counter()
-        db.execute("CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, authors, content='papers', "
-                   "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')")
-        db.execute("INSERT INTO papers_fts(papers_fts) VALUES('rebuild')")
-        fts_build = time.perf_counter() - t
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        fts_size = store.path.stat().st_size - before
-        w = DEFAULT_BOOSTS
-        sql = (f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? "
-               f"ORDER BY bm25(papers_fts, {w['title']}, {w['abstract']}, {w['authors']}) LIMIT ?")
-
-        def run_fts(words):
-            match = " OR ".join('"' + x.replace('"', '""') + '"' for x in words)
-            return [r[0] for r in db.execute(sql, (match, args.limit))]
+        run_fts, fts_build, fts_size = fts5_engine(store, DEFAULT_BOOSTS, args.limit)
 
         log("querying FTS5")
         f_times, f_results = timings(run_fts, queries)

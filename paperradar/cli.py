@@ -340,7 +340,8 @@ def _print_hits(hits, as_json: bool, extra: dict | None = None) -> None:
 
 
 @cli.command()
-@click.option("--rebuild", is_flag=True, help="Drop the indexes and build them again from the store.")
+@click.option("--rebuild", type=click.Choice(["all", "lexical", "vectors"]), is_flag=False, flag_value="all",
+              default=None, help="Drop an index (default: both) and build it again from the store.")
 @click.option("--lexical-only", is_flag=True, help="Skip the embeddings (lexical search only).")
 @click.pass_context
 def index(ctx, rebuild, lexical_only) -> None:

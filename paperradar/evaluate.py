@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -64,12 +65,17 @@ def load_beir(folder: str | Path, split: str) -> tuple[list[dict], dict[str, str
     return corpus, queries, qrels
 
 
+_JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+
+
 def beir_papers(corpus: list[dict]) -> list[Paper]:
     """BEIR documents as papers. Their ids go in the DOI slot (``beir/<id>``) so that documents that
-    share a title stay distinct papers in the temporary store."""
+    share a title stay distinct papers in the temporary store. Every document must be scored, so
+    control and replacement characters (a few SciFact abstracts have U+FFFD) become spaces instead of
+    rejecting the document as the ingest would."""
     return [
-        Paper(title=(d.get("title") or "").strip() or str(d["_id"]), abstract=d.get("text") or "",
-              source="jsonl", doi=f"beir/{d['_id']}").validate()
+        Paper(title=_JUNK.sub(" ", d.get("title") or "").strip() or str(d["_id"]),
+              abstract=_JUNK.sub(" ", d.get("text") or ""), source="jsonl", doi=f"beir/{d['_id']}").validate()
         for d in corpus
     ]
 

@@ -24,7 +24,8 @@ CANDIDATES = 100  # per engine, before fusion
 # Tuned on SciFact train (bench/results/eval_scifact_train.json): weight of the dense side in the convex
 # combination of min-max normalised scores.
 DEFAULT_ALPHA = 0.5
-EMBED_BATCH = 512  # papers embedded between two saves of the vector index (resumable progress)
+EMBED_CHUNK = 256  # papers per encode call (progress granularity)
+SAVE_EVERY = 4096  # papers embedded between two saves of the vector index (the resume granularity)
 
 
 def paper_text(p: StoredPaper) -> str:
@@ -107,7 +108,8 @@ class SearchEngine:
         self.alpha = alpha
         self.fusion = fusion
         self._embedder = embedder
-        self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts).open_or_create()
+        # Opened on first use, so that `paperradar index --rebuild` can replace a mismatched index.
+        self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts)
         self._vectors: VectorIndex | None = None
 
     # -- parts, loaded on first use --------------------------------------------------------------------
@@ -135,19 +137,21 @@ class SearchEngine:
         return {"lexical": self.store.count_changed_since(self.lexical.last_seq) if head else 0,
                 "vectors": self.store.count_changed_since(self.vectors.last_seq) if head else 0}
 
-    def update(self, progress: Callable[[str, int, int], None] | None = None, rebuild: bool = False,
+    def update(self, progress: Callable[[str, int, int], None] | None = None, rebuild: str | None = None,
                dense: bool = True) -> dict[str, int]:
         """Bring the indexes up to date with the store; returns papers indexed per index.
 
+        ``rebuild`` ("lexical", "vectors" or "all") drops that index and builds it from the whole store.
+
         Interruptible: the lexical index commits per batch and the vector index saves every
-        EMBED_BATCH papers with the last change number it holds, so a re-run resumes.
+        SAVE_EVERY papers with the last change number it holds, so a re-run resumes.
         """
         lex_progress = (lambda done, total: progress("lexical", done, total)) if progress else None
-        if rebuild:
+        if rebuild in ("all", "lexical"):
             n_lex = self.lexical.rebuild(self.store, progress=lex_progress)
         else:
             n_lex = self.lexical.update_from(self.store, progress=lex_progress)
-        n_vec = self._update_vectors(progress, rebuild) if dense else 0
+        n_vec = self._update_vectors(progress, rebuild in ("all", "vectors")) if dense else 0
         return {"lexical": n_lex, "vectors": n_vec}
 
     def _update_vectors(self, progress, rebuild: bool) -> int:
@@ -160,15 +164,19 @@ class SearchEngine:
         total = self.store.count_changed_since(vectors.last_seq)
         done = 0
         while True:
-            papers = self.store.changed_since(vectors.last_seq, limit=EMBED_BATCH)
+            papers = self.store.changed_since(vectors.last_seq, limit=SAVE_EVERY)
             if not papers:
-                return done
-            embeddings = self.embedder.encode([paper_text(p) for p in papers])
-            vectors.add([p.id for p in papers], embeddings)
-            vectors.save(last_seq=papers[-1].seq)
-            done += len(papers)
-            if progress:
-                progress("vectors", done, total)
+                break
+            for i in range(0, len(papers), EMBED_CHUNK):
+                chunk = papers[i:i + EMBED_CHUNK]
+                vectors.add([p.id for p in chunk], self.embedder.encode([paper_text(p) for p in chunk]))
+                done += len(chunk)
+                if progress:
+                    progress("vectors", done, total)
+            vectors.save(last_seq=papers[-1].seq)  # the resume point: a crash loses at most this batch
+        if done or vectors.needs_ann():
+            vectors.save(last_seq=vectors.last_seq, ann=True)
+        return done
 
     # -- querying --------------------------------------------------------------------------------------
     def retrieve(self, text: str | Query, mode: str = "hybrid",

@@ -341,13 +341,16 @@ class Store:
         """Find the row a paper merges into when its own key is unknown: same DOI, else same title.
 
         A record with an arXiv id only merges into rows that have none yet (two arXiv ids are two
-        papers). Among several candidates, one this source already contributed to wins, then the
-        oldest, so that re-ingesting the same input picks the same row again.
+        papers), and likewise for DOIs. Among several candidates, one this source already
+        contributed to wins, then the oldest, so that re-ingesting the same input picks the same row.
         """
         for candidates in (by_doi.get(paper.doi.strip().lower(), []) if paper.doi else [],
                            by_title.get(title_norm, [])):
             if paper.arxiv_id:
                 candidates = [r for r in candidates if not r["arxiv_id"]]
+            if paper.doi:  # two DOIs are two works, even under one title
+                doi = paper.doi.strip().lower()
+                candidates = [r for r in candidates if not r["doi"] or r["doi"].strip().lower() == doi]
             if candidates:
                 return max(candidates, key=lambda r: (paper.source in r["sources"], -r["id"]))
         return None

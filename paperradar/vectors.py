@@ -7,7 +7,8 @@ Files in the index directory (never pickle):
 - ``hnsw.usearch`` (optional) a usearch HNSW graph over the same rows, built when n >= ann_threshold
 
 Search is exact (one float32 matrix-vector product: ~11 ms at 119k papers on 2 cores) below the
-threshold and approximate above it. A model or dimension mismatch is an error that says what to do.
+threshold (ANN_THRESHOLD) and approximate above it. A model or dimension mismatch is an error that
+says what to do.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import numpy as np
 from .errors import PaperradarError
 
 FORMAT_VERSION = 1
+# Below this many papers exact search is fast enough (and exact); above it, HNSW. Measured in
+# bench/search_speed.py: exact float32 search costs ~11 ms at 119k papers on 2 cores.
+ANN_THRESHOLD = 50_000
 # HNSW search breadth: recall@10 against exact search is measured in bench/search_speed.py.
 EXPANSION_SEARCH = 256
 
@@ -38,7 +42,7 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 class VectorIndex:
     """Embeddings of papers by id; ``add`` replaces the rows of ids already present."""
 
-    def __init__(self, directory: str | Path, model: str, dim: int, ann_threshold: int = 200_000):
+    def __init__(self, directory: str | Path, model: str, dim: int, ann_threshold: int = ANN_THRESHOLD):
         self.dir = Path(directory)
         self.model = model
         self.dim = dim
@@ -80,15 +84,25 @@ class VectorIndex:
             self._ann = Index.restore(str(ann_path), view=True)
             self._ann.expansion_search = EXPANSION_SEARCH  # not stored in the file
 
-    def save(self, last_seq: int) -> None:
-        """Write arrays first, metadata last (its count must match), each by atomic rename."""
+    def needs_ann(self) -> bool:
+        return len(self._ids) >= self.ann_threshold and self._ann is None
+
+    def save(self, last_seq: int, ann: bool = False) -> None:
+        """Write arrays first, metadata last (its count must match), each by atomic rename.
+
+        ``ann``: also (re)build the HNSW graph when the index is big enough for it. Leave it False for
+        the intermediate saves of a long indexing run: the graph is built once, at the end.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         f16 = np.ascontiguousarray(self._f16)
         _atomic_save(self.dir / "vectors.npy", f16)
         _atomic_save(self.dir / "ids.npy", self._ids)
-        ann = len(self._ids) >= self.ann_threshold
+        ann = ann and len(self._ids) >= self.ann_threshold
         if ann:
             self._build_ann()
+        else:
+            (self.dir / "hnsw.usearch").unlink(missing_ok=True)  # stale: rows changed since it was built
+            self._ann = None
         self.last_seq = last_seq
         meta = {"format": FORMAT_VERSION, "model": self.model, "dim": self.dim, "count": len(self._ids),
                 "last_seq": last_seq, "ann": ann, "dtype": "float16"}

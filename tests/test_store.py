@@ -221,3 +221,9 @@ def test_reingesting_any_input_changes_nothing(tmp_path_factory, batches):
             assert counts.added == counts.updated == 0
         assert s.max_seq() == seq
         assert [p.to_dict() for p in s.changed_since(0, limit=1000)] == snapshot
+
+
+def test_same_title_different_dois_stay_two_papers(store):
+    store.upsert_papers([Paper(title="Erratum", source="csv", doi="10.1/x"),
+                         Paper(title="Erratum", source="csv", doi="10.1/y")])
+    assert store.count() == 2

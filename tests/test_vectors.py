@@ -48,7 +48,7 @@ def test_hnsw_recall_against_exact(tmp_path):
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     vi = VectorIndex(tmp_path / "v", "m", 64, ann_threshold=1000)
     vi.add(np.arange(5000), x)
-    vi.save(last_seq=1)
+    vi.save(last_seq=1, ann=True)
     ann = VectorIndex(tmp_path / "v", "m", 64, ann_threshold=1000)
     queries = unit(rng, 50, 64)
     hits = 0
