@@ -179,3 +179,60 @@ def test_kill_9_mid_ingest_then_rerun_gives_exact_count(tmp_path):
     assert f"added {n - partial}, updated 0, unchanged {partial}, rejected 0".encode() in rerun.stdout
     with closing(sqlite3.connect(db_path)) as db:
         assert db.execute("SELECT count(*), count(DISTINCT key) FROM papers").fetchone() == (n, n)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """A data dir holding the fixture corpus, indexed by `paperradar index` (real model)."""
+    data = tmp_path_factory.mktemp("indexed")
+    corpus = next((FIXTURES / "corpus_jsonl").glob("*.jsonl*"))
+    assert run(data, "ingest", "jsonl", str(corpus)).returncode == 0
+    out = run(data, "index")
+    assert out.returncode == 0, out.stderr
+    assert b"papers searchable" in out.stdout
+    return data
+
+
+def test_search_related_like_from_the_command_line(indexed):
+    out = run(indexed, "search", "gaussian splatting for driving simulation", "--json", "--limit", "3")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert len(doc["results"]) == 3 and doc["results"][0]["key"] == "2503.11731"
+    assert doc["results"][0]["highlights"]["title"]
+    text = run(indexed, "search", "gaussian splatting sensor simulation", "--limit", "2")
+    assert text.returncode == 0 and b"Industrial-Grade Sensor Simulation" in text.stdout
+    rel = run(indexed, "related", "2503.11731", "--json", "-n", "4")
+    assert rel.returncode == 0 and len(json.loads(rel.stdout)["results"]) == 4
+    pasted = b"Gaussian splatting sensor simulation for autonomous cars"
+    like = run(indexed, "like", "-", "--json", stdin=pasted)
+    assert json.loads(like.stdout)["results"][0]["key"] == "2503.11731"
+    again = run(indexed, "index")
+    assert b"indexed 0 papers (lexical), 0 (vectors)" in again.stdout
+
+
+def test_bad_queries_are_one_line_errors(indexed):
+    for q in ("since:2024-13-45", "x" * 2000, ""):
+        out = run(indexed, "search", q)
+        assert out.returncode == 2, (q, out.stdout)
+        assert b"error:" in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_eval_on_a_tiny_beir_folder(tmp_path):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    docs = [("d1", "Protein folding", "Proteins fold into three-dimensional structures."),
+            ("d2", "Galaxy formation", "Galaxies form from collapsing gas clouds."),
+            ("d3", "Protein folding", "A second paper with the same title about chaperones.")]
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n"
+                                               for i, t, x in docs))
+    queries = [{"_id": "q1", "text": "how galaxies form"}, {"_id": "q2", "text": "chaperones help proteins"}]
+    (beir / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td3\t1\n")
+    out = run(tmp_path / "data", "eval", str(beir), "--split", "test", "--mode", "hybrid", "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert set(r) >= {"ndcg@10", "recall@100", "mrr@10", "queries"}
+    assert r["queries"] == 2 and r["documents"] == 3 and r["ndcg@10"] > 0.8
+    assert not (tmp_path / "data").exists()  # the user's store is never touched
+    missing = run(tmp_path / "data", "eval", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and b"not a BEIR folder" in missing.stderr
