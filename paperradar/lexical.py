@@ -62,17 +62,22 @@ def _require_tantivy() -> None:
         raise PaperradarError("the lexical index needs the tantivy package", hint="pip install tantivy")
 
 
-@lru_cache(maxsize=1)
-def _analyzer():
+@lru_cache(maxsize=2)
+def _build_analyzer(stem: bool):
     _require_tantivy()
-    return (
+    builder = (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
     )
+    if stem:
+        builder = builder.filter(tantivy.Filter.stemmer("english"))
+    return builder.build()
+
+
+def _analyzer():
+    return _build_analyzer(True)
 
 
 @lru_cache(maxsize=200_000)
@@ -85,16 +90,8 @@ def analyze(text: str) -> list[str]:
     return list(_analyzer().analyze(text))
 
 
-@lru_cache(maxsize=1)
 def _name_analyzer():
-    _require_tantivy()
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .build()
-    )
+    return _build_analyzer(False)
 
 
 def analyze_field(field: str, text: str) -> list[str]:
