@@ -386,6 +386,12 @@ def search(ctx, query, limit, offset, mode, sort, as_json) -> None:
     """Search papers: free text, ti: au: abs: cat: id:, "phrases", -exclude, since:/until:, 2023..2025."""
     engine = _engine(ctx)
     results = engine.search(query, limit=limit, offset=offset, mode=mode, sort=sort)
+    behind = engine.store.count_changed_since(engine.lexical.last_seq)
+    if mode != "lexical":
+        behind = max(behind, engine.store.count_changed_since(engine.vectors.last_seq))
+    if behind:
+        click.echo(f"note: {behind:,} papers are not in the search index yet; run `paperradar index`",
+                   err=True)
     _print_hits(results.hits, as_json, {"query": query, "mode": mode, "sort": results.sort,
                                         "took_ms": results.took_ms})
     if not as_json:
