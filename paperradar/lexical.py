@@ -40,8 +40,8 @@ META_FILE = "paperradar-index.json"  # tantivy owns meta.json in the same direct
 REBUILD_HINT = "run `paperradar index --rebuild`"
 
 # Field weights of BM25. Tuned on SciFact train (bench/results/eval_scifact_train.json): title boosts
-# 3 / 2 / 1.5 / 1 (abstract 1) gave lexical nDCG@10 .580 / .624 / .654 / .677 and hybrid .682 / .701 / .712
-# / .727. Title and abstract are scored as separate BM25 fields, so a matching short title already counts
+# 3 / 2 / 1.5 / 1 (abstract 1) gave lexical nDCG@10 .580 / .624 / .654 / .677 and hybrid .685 / .701 / .709
+# / .722. Title and abstract are scored as separate BM25 fields, so a matching short title already counts
 # for much on its own: equal weights it is.
 DEFAULT_BOOSTS: dict[str, float] = {"title": 1.0, "abstract": 1.0, "authors": 1.0}
 ID_BOOST = 10.0  # a free word that is an arXiv id puts that paper first
