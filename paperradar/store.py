@@ -409,7 +409,7 @@ class Store:
             r = self.db.execute(_SELECT + " WHERE key = ?", (key,)).fetchone()
             if r:
                 return self._stored(r)
-        r = self.db.execute(_SELECT + " WHERE doi = ? COLLATE NOCASE", (ref,)).fetchone()
+        r = self.db.execute(_SELECT + " WHERE lower(p.doi) = ?", (ref.lower(),)).fetchone()  # indexed
         if r is None:
             r = self.db.execute(_SELECT + " WHERE title_norm = ? ORDER BY submitted DESC, key LIMIT 1",
                                 (normalize_title(ref),)).fetchone()
