@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,34 @@ def pct(times: list[float]) -> dict:
     return {"p50_ms": round(statistics.median(times), 2),
             "p99_ms": round(statistics.quantiles(times, n=100)[98], 2),
             "mean_ms": round(statistics.fmean(times), 2)}
+
+
+_MEMORY_PROBE = """
+import json, sys
+sys.path.insert(0, {bench!r})
+from search_speed import rss_mib
+from paperradar.embed import Embedder
+from paperradar.search import SearchEngine
+from paperradar.store import Store
+emb = Embedder.load({models!r}, max_length={max_length})
+emb.encode(["warm up"])
+base = rss_mib()
+store = Store({store!r})
+engine = SearchEngine(store, {index!r}, embedder=emb)
+for q in ("graph neural networks", "diffusion models for video", "quantum error correction"):
+    engine.search(q, limit=20)
+print(json.dumps({{"process_rss_mib": round(rss_mib(), 1), "model_and_runtime_rss_mib": round(base, 1),
+                  "index_rss_mib": round(rss_mib() - base, 1)}}))
+"""
+
+
+def measure_memory(max_length: int) -> dict:
+    """Resident memory of a fresh process that loads the model, then the engine, and searches."""
+    code = _MEMORY_PROBE.format(bench=str(Path(__file__).parent), models=str(CACHE / "models"),
+                                max_length=max_length, store=str(CACHE / "paperradar.sqlite3"),
+                                index=str(CACHE / "index"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def timed(fn, items) -> tuple[list[float], list]:
@@ -111,12 +140,11 @@ def main() -> None:
     t = time.perf_counter()
     engine.vectors.save(last_seq=engine.vectors.last_seq, ann=True)
     hnsw_build_s = round(time.perf_counter() - t, 1)
+    del engine
 
-    # A fresh engine, as a server would load it: memory is measured around this.
-    base = rss_mib()
     engine = SearchEngine(store, CACHE / "index", embedder=embedder)
     engine.search("warm up the model and the indexes", limit=5)
-    loaded = rss_mib() - base
+    memory = measure_memory(args.max_length)
 
     queries = [" ".join(words) for _, words in make_queries(store, args.queries, seed=42)]
     lat: dict[str, dict] = {}
@@ -167,7 +195,7 @@ def main() -> None:
                                          / lat["dense_hnsw_search_only"]["p50_ms"], 1),
         },
         "hnsw_recall_at_10_vs_exact": round(recall, 4),
-        "memory": {"engine_rss_mib": round(loaded, 1), "rss_bytes_per_paper": round(loaded * 2**20 / n)},
+        "memory": {**memory, "rss_bytes_per_paper": round(memory["index_rss_mib"] * 2**20 / n)},
         "disk": sizes,
         "disk_per_paper": per_paper,
         "projection_2_6M_papers_disk": projection,

@@ -216,6 +216,9 @@ class SearchEngine:
             raise QueryError(f"unknown sort {sort!r}; choose relevance, newest or trending")
         want = offset + limit
         ranked = self.retrieve(q, mode=mode, limit=max(want, CANDIDATES))
+        if sort == "relevance":  # only the page shown needs its papers read
+            ranked = ranked[offset:want]
+            offset, want = 0, limit
         papers = {p.id: p for p in self.store.get_many(pid for pid, _ in ranked)}
         scored = [(papers[pid], s) for pid, s in ranked if pid in papers]
         if sort == "newest":
