@@ -385,6 +385,7 @@ def index(ctx, rebuild, lexical_only) -> None:
 def search(ctx, query, limit, offset, mode, sort, as_json) -> None:
     """Search papers: free text, ti: au: abs: cat: id:, "phrases", -exclude, since:/until:, 2023..2025."""
     engine = _engine(ctx)
+    engine.warm(dense=mode != "lexical")  # load once per process, so the time shown is the search's
     results = engine.search(query, limit=limit, offset=offset, mode=mode, sort=sort)
     behind = engine.store.count_changed_since(engine.lexical.last_seq)
     if mode != "lexical":

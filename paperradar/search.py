@@ -130,6 +130,14 @@ class SearchEngine:
     def close(self) -> None:
         self.lexical.close()
 
+    def warm(self, dense: bool = True) -> None:
+        """Load what the first query would otherwise load: the lexical index, the model, the vectors."""
+        self.lexical.open_or_create()
+        self.lexical.search(parse_query("warm"), limit=1)
+        if dense:
+            self.embedder.encode(["warm up"])
+            self.vectors.search(self.embedder.encode(["warm"])[0], k=1)
+
     # -- indexing --------------------------------------------------------------------------------------
     def pending(self) -> dict[str, int]:
         """How many store changes each index has not seen yet."""
