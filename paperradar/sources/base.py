@@ -13,6 +13,7 @@ import io
 import os
 import sys
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -32,13 +33,14 @@ class Checkpoint:
 Item = Paper | Rejected | Checkpoint
 
 
-class Source:
+class Source(ABC):
     """Base class: subclasses set ``name`` (one of models.SOURCE_RANK) and implement ``__iter__``."""
 
     name: str = ""
 
-    def __iter__(self) -> Iterator[Item]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def __iter__(self) -> Iterator[Item]:
+        """Yield Paper, Rejected and Checkpoint items, in input order."""
 
     def progress(self) -> tuple[int, int | None]:
         """(units done, units in total or None); units are bytes for files, records for APIs."""
