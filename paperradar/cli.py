@@ -6,6 +6,7 @@ code; users never see a traceback for their own mistakes.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -189,34 +190,23 @@ def ingest_hf_daily(ctx, path, date) -> None:
     _run_ingest(ctx, [(path or "hf-daily", HFDailySource(path=path, date=date))])
 
 
-@ingest_group.command("page")
-@_paths
-@click.pass_context
-def ingest_page(ctx, paths) -> None:
-    """From saved Hugging Face Papers search pages (text: title / abstract lines)."""
-    from .sources.hf_page import HFPageSource
+def _file_command(name: str, module: str, class_name: str, help_text: str) -> None:
+    """Register `paperradar ingest NAME PATH...` for a file source (imported only when used)."""
 
-    _run_ingest(ctx, [(p, _lazy(HFPageSource, p)) for p in paths])
-
-
-@ingest_group.command("jsonl")
-@_paths
-@click.pass_context
-def ingest_jsonl(ctx, paths) -> None:
-    """From JSON lines (.jsonl or .jsonl.gz) in the shape of the arXiv corpus files."""
-    from .sources.jsonl import JSONLSource
-
-    _run_ingest(ctx, [(p, _lazy(JSONLSource, p)) for p in paths])
+    @ingest_group.command(name, help=help_text)
+    @_paths
+    @click.pass_context
+    def command(ctx, paths) -> None:
+        cls = getattr(importlib.import_module(module, __package__), class_name)
+        _run_ingest(ctx, [(p, _lazy(cls, p)) for p in paths])
 
 
-@ingest_group.command("csv")
-@_paths
-@click.pass_context
-def ingest_csv(ctx, paths) -> None:
-    """From CSV with a header row (id, title, abstract, authors, categories, ...)."""
-    from .sources.jsonl import CSVSource
-
-    _run_ingest(ctx, [(p, _lazy(CSVSource, p)) for p in paths])
+_file_command("page", ".sources.hf_page", "HFPageSource",
+              "From saved Hugging Face Papers search pages (text: title / abstract lines).")
+_file_command("jsonl", ".sources.jsonl", "JSONLSource",
+              "From JSON lines (.jsonl or .jsonl.gz) in the shape of the arXiv corpus files.")
+_file_command("csv", ".sources.jsonl", "CSVSource",
+              "From CSV with a header row (id, title, abstract, authors, categories, ...).")
 
 
 @ingest_group.command("demo")
