@@ -213,6 +213,14 @@ _AND_SPLIT = re.compile(r",\s*and\s+|\s+and\s+|,\s*")
 _ET_AL = re.compile(r"(?i)et\.? al\.?")
 
 
+def _json_array(text: str, field: str) -> object:
+    """A cell or field that starts with "[" is a JSON array, or the record is malformed."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidRecord(f"{field} looks like a JSON array but is not one") from None
+
+
 def split_authors(value: object, field: str = "authors") -> list[str]:
     """Author names from a list (of names or ``{"name": ...}``), a JSON-array string, or a string
     separated by ``", "`` / ``" and "`` (``";"`` when present, since "Last, First; ..." lists use it)."""
@@ -221,10 +229,7 @@ def split_authors(value: object, field: str = "authors") -> list[str]:
     if isinstance(value, str):
         s = value.strip()
         if s.startswith("["):
-            try:
-                value = json.loads(s)
-            except ValueError:
-                raise InvalidRecord(f"{field} looks like a JSON array but is not one") from None
+            value = _json_array(s, field)
         else:
             parts = s.split(";") if ";" in s else _AND_SPLIT.split(s)
             value = [p for p in parts if p.strip()]
@@ -255,10 +260,7 @@ def split_categories(value: object) -> list[str]:
     if isinstance(value, str):
         s = value.strip()
         if s.startswith("["):
-            try:
-                value = json.loads(s)
-            except ValueError:
-                raise InvalidRecord("categories looks like a JSON array but is not one") from None
+            value = _json_array(s, "categories")
         else:
             value = s.replace(",", " ").split()
     if not isinstance(value, list):
