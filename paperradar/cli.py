@@ -58,8 +58,9 @@ def _open_store(ctx: click.Context) -> Store:
     return Store.open(ctx.obj["data_dir"])
 
 
-def _run_ingest(ctx: click.Context, sources: list[tuple[str, Source]]) -> None:
-    """Ingest each (label, source), print a summary line per input and a total; exit 0 / 1 / 2."""
+def _run_ingest(ctx: click.Context, sources: list[tuple[str, Source]], exit: bool = True) -> int:
+    """Ingest each (label, source), print a summary line per input and a total; exit 0 / 1 / 2 (or, with
+    ``exit=False``, return that code)."""
     store = _open_store(ctx)
     total = IngestReport()
     shown = 0
@@ -101,7 +102,10 @@ def _run_ingest(ctx: click.Context, sources: list[tuple[str, Source]]) -> None:
     if total.rejected:
         click.echo(f"{total.rejected} record(s) rejected; see the messages above", err=True)
     store.close()
-    sys.exit(2 if unusable else total.exit_code)
+    code = 2 if unusable else total.exit_code
+    if exit:
+        sys.exit(code)
+    return code
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -213,10 +217,14 @@ _file_command("csv", ".sources.jsonl", "CSVSource",
 @click.pass_context
 def ingest_demo(ctx) -> None:
     """The demo corpus bundled with paperradar (4,000 recent cs.CL/CV/AI/LG papers; no network)."""
+    _ingest_demo(ctx)
+
+
+def _ingest_demo(ctx: click.Context, exit: bool = True) -> int:
     from .sources.jsonl import JSONLSource
 
     with resources.as_file(resources.files("paperradar") / "data" / "demo.jsonl.gz") as path:
-        _run_ingest(ctx, [("demo", JSONLSource(str(path)))])
+        return _run_ingest(ctx, [("demo", JSONLSource(str(path)))], exit=exit)
 
 
 class _lazy(Source):
@@ -336,7 +344,11 @@ def _print_hits(hits, as_json: bool, extra: dict | None = None) -> None:
 @click.pass_context
 def index(ctx, rebuild, lexical_only) -> None:
     """Bring the search indexes up to date with the store (embeds what changed; resumable)."""
-    engine = _engine(ctx)
+    _update_indexes(_engine(ctx), rebuild, dense=not lexical_only)
+
+
+def _update_indexes(engine, rebuild: str | None = None, dense: bool = True) -> None:
+    """Run engine.update with a progress bar and ETA on a terminal, then print what was indexed."""
     bars: dict[str, float] = {}
     start = time.monotonic()
     tty = sys.stderr.isatty()
@@ -352,7 +364,7 @@ def index(ctx, rebuild, lexical_only) -> None:
                    nl=False, err=True)
 
     try:
-        counts = engine.update(progress=progress, rebuild=rebuild, dense=not lexical_only)
+        counts = engine.update(progress=progress, rebuild=rebuild, dense=dense)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: what was indexed is kept; run `paperradar index` again to resume",
                    err=True)
@@ -426,6 +438,44 @@ def eval_command(folder, split, mode, as_json) -> None:
         return
     click.echo(f"{mode} on {r['documents']:,} documents, {r['queries']} {split} queries: "
                f"nDCG@10 {r['ndcg@10']:.4f}  Recall@100 {r['recall@100']:.4f}  MRR@10 {r['mrr@10']:.4f}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=8000, type=click.IntRange(0, 65535), show_default=True)
+@click.option("--workers", default=1, type=click.IntRange(1, 64), show_default=True,
+              help="Worker processes; each loads the model and maps the indexes (about 300 MB each).")
+@click.option("--demo/--no-demo", default=None,
+              help="With an empty store, load the bundled demo corpus (default: ask, on a terminal).")
+@click.option("--no-index", is_flag=True, help="Serve without first indexing what the store has new.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+@click.pass_context
+def serve(ctx, host, port, workers, demo, no_index, access_log) -> None:
+    """Serve the web app and the JSON API (search, papers, trending, feeds)."""
+    import os
+
+    import uvicorn
+
+    from . import config
+
+    with _open_store(ctx) as store:
+        empty = store.count() == 0
+    if empty:
+        if demo is None and sys.stdin.isatty():
+            demo = click.confirm("The store is empty. Load the bundled demo corpus (4,000 recent papers)?",
+                                 default=True)
+        if demo:
+            _ingest_demo(ctx, exit=False)
+        else:
+            click.echo("note: the store is empty; load papers with `paperradar ingest demo` (or any "
+                       "`paperradar ingest` source)", err=True)
+    if not no_index:
+        _update_indexes(_engine(ctx))
+    os.environ["PAPERRADAR_DATA_DIR"] = str(config.data_dir(ctx.obj["data_dir"]))  # for the workers
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    click.echo(f"paperradar: serving at http://{shown}:{port}/ (Ctrl-C to stop)")
+    uvicorn.run("paperradar.web.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, access_log=access_log, log_level="info")
 
 
 def main() -> None:

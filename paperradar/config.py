@@ -31,6 +31,16 @@ SETTINGS = [
     Setting("data_dir", None, "Directory holding the database and derived indexes "
                               "(default: $XDG_DATA_HOME/paperradar or ~/.local/share/paperradar)."),
     Setting("batch_size", 2000, "Papers per ingest transaction: a crash loses at most one batch of work."),
+    # web server
+    Setting("admin_token", None, "Bearer token that opens the write API (/api/v1/admin/...); unset, the "
+                                 "write API answers 403. A secret: environment only."),
+    Setting("secret_key", None, "Key that signs CSRF tokens. A secret: environment only; unset, a random "
+                                "key is created once in the data directory (secret.key, mode 600)."),
+    Setting("rate_limit", 600, "Requests per minute one client address may make (bursts of a tenth of "
+                               "that); 0 turns the limit off."),
+    Setting("max_body_kb", 64, "Largest request body, except uploads to the write API."),
+    Setting("max_upload_mb", 100, "Largest file the write API ingests."),
+    Setting("sql_time_limit_ms", 2000, "Longest a web request's database reads may run."),
 ]
 
 DB_FILENAME = "paperradar.sqlite3"

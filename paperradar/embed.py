@@ -66,6 +66,8 @@ _INSTALL_HINT = (
 class EmbedderError(PaperradarError):
     """Base class for embedding errors the CLI and web layer translate for the user."""
 
+    http_status = 503
+
 
 class ModelUnavailable(EmbedderError):
     """A package that carries the model or its runtime is not installed."""

@@ -7,6 +7,7 @@ class PaperradarError(Exception):
     """Base of every error a user can cause or fix; carries an optional hint."""
 
     exit_code = 2
+    http_status = 400  # what the web app answers: most errors are the request's fault
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -21,7 +22,10 @@ class NotFound(PaperradarError):
     """A paper or other object the user named does not exist."""
 
     exit_code = 1
+    http_status = 404
 
 
 class StoreError(PaperradarError):
     """The database cannot be opened or is from a newer paperradar."""
+
+    http_status = 503

@@ -52,9 +52,13 @@ TEXT_FIELDS = ("title", "abstract", "authors")
 class IndexMismatch(PaperradarError):
     """The index on disk was built by another engine, schema or store and must be rebuilt."""
 
+    http_status = 503
+
 
 class IndexBusy(PaperradarError):
     """Another process is writing the index."""
+
+    http_status = 503
 
 
 def _require_tantivy() -> None:
@@ -256,6 +260,12 @@ class LexicalIndex:
 
     def close(self) -> None:
         self._index = None
+
+    def reload(self) -> None:
+        """See commits another process made since this one opened the index."""
+        if self._index is not None:
+            self._index.reload()
+            self.meta = self._read_meta()
 
     def __enter__(self) -> LexicalIndex:
         return self.open_or_create()

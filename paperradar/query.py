@@ -97,6 +97,25 @@ def parse_query(raw: str) -> Query:
     return _Parser(_clean(raw)).parse(raw)
 
 
+def compose(text: str = "", *, category: str = "", author: str = "", since: str = "", until: str = "") -> str:
+    """One query string from a search box and separate filter fields (the web form's date range, category
+    and author boxes): the filters become ``cat:``, ``au:"..."``, ``since:`` and ``until:`` terms, so a
+    shared URL and the query language mean the same thing."""
+    parts = [(text or "").strip()]
+    for cat in re.split(r"[\s,]+", category or ""):
+        cat = cat.replace('"', "")
+        if cat:
+            parts.append(f"cat:{cat}")
+    author = " ".join((author or "").replace('"', " ").split())
+    if author:
+        parts.append(f'au:"{author}"')
+    for name, value in (("since", since), ("until", until)):
+        value = "".join((value or "").split()).replace('"', "")
+        if value:
+            parts.append(f"{name}:{value}")
+    return " ".join(p for p in parts if p)
+
+
 def _clean(raw: str) -> str:
     # Control characters and lone surrogates become spaces: nothing downstream has to encode them.
     s = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in raw)

@@ -6,12 +6,14 @@ The engine owns two derived indexes in ``<data dir>/index/`` — ``lexical/`` (t
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import rank
+from . import rank, trending
 from .lexical import LexicalIndex, analyze_field, date_number
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
@@ -24,6 +26,7 @@ CANDIDATES = 100  # per engine, before fusion
 # Tuned on SciFact train (bench/results/eval_scifact_train.json): weight of the dense side in the convex
 # combination of min-max normalised scores.
 DEFAULT_ALPHA = 0.5
+QUERY_CACHE = 4096  # query embeddings kept (1.5 KB each)
 EMBED_CHUNK = 256  # papers per encode call (progress granularity)
 SAVE_EVERY = 4096  # papers embedded between two saves of the vector index (the resume granularity)
 
@@ -111,21 +114,47 @@ class SearchEngine:
         # Opened on first use, so that `paperradar index --rebuild` can replace a mismatched index.
         self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts)
         self._vectors: VectorIndex | None = None
+        self._vectors_stamp: int | None = None
+        self._load_lock = threading.Lock()  # web servers query from several threads
+        # Query embeddings are the bulk of a hybrid query's time; people repeat and paginate queries.
+        self._embed_query = functools.lru_cache(maxsize=QUERY_CACHE)(self._encode_query)
 
     # -- parts, loaded on first use --------------------------------------------------------------------
     @property
     def embedder(self):
         if self._embedder is None:
-            from .embed import Embedder
+            with self._load_lock:
+                if self._embedder is None:
+                    from .embed import Embedder
 
-            self._embedder = Embedder.load(self.index_dir.parent / "models")
+                    self._embedder = Embedder.load(self.index_dir.parent / "models")
         return self._embedder
 
     @property
     def vectors(self) -> VectorIndex:
-        if self._vectors is None:
-            self._vectors = VectorIndex(self.index_dir / "vectors", self.embedder.name, self.embedder.dim)
-        return self._vectors
+        vectors = self._vectors
+        if vectors is None:
+            embedder = self.embedder
+            with self._load_lock:
+                if self._vectors is None:
+                    self._vectors_stamp = self._stamp()
+                    self._vectors = VectorIndex(self.index_dir / "vectors", embedder.name, embedder.dim)
+                vectors = self._vectors
+        return vectors
+
+    def _stamp(self) -> int | None:
+        try:
+            return (self.index_dir / "vectors" / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def refresh(self) -> None:
+        """Pick up index changes another process wrote since (``paperradar index``, another web worker's
+        ingest): the lexical index reloads its reader, the vector index is reopened if its files changed."""
+        self.lexical.reload()
+        if self._vectors is not None and self._stamp() != self._vectors_stamp:
+            with self._load_lock:
+                self._vectors = None
 
     def close(self) -> None:
         self.lexical.close()
@@ -204,8 +233,13 @@ class SearchEngine:
             return rank.rrf([lexical, dense], limit=limit)
         return rank.convex(lexical, dense, alpha=self.alpha, limit=limit)
 
+    def _encode_query(self, text: str):
+        v = self.embedder.encode([text])[0]
+        v.setflags(write=False)  # shared by every caller of the cache
+        return v
+
     def _dense(self, q: Query, n: int) -> list[tuple[int, float]]:
-        qv = self.embedder.encode([q.text])[0]
+        qv = self._embed_query(q.text)
         constrained = q.has_filters or q.phrases or q.fields
         found = self.vectors.search(qv, k=n * 5 if constrained else n)
         if not constrained:
@@ -232,9 +266,15 @@ class SearchEngine:
         if sort == "newest":
             scored.sort(key=lambda ps: (ps[0].announced or ps[0].submitted or "", ps[0].id), reverse=True)
         elif sort == "trending":
-            now = time.time()
-            scored.sort(key=lambda ps: (-rank.trending_score(ps[0].upvotes or 0, _age_hours(ps[0], now)),
-                                        ps[0].id))
+            votes = self.store.vote_totals(p.id for p, _ in scored)
+            w = trending.window(self.store, "day")
+            now = w[2] if w else trending.utcnow()
+
+            def score(p: StoredPaper) -> float:
+                age = trending.age_hours(p.announced or p.submitted, now)
+                return rank.trending_score(votes.get(p.id, 0), age)
+
+            scored.sort(key=lambda ps: (-score(ps[0]), ps[0].id))
         hits = [Hit(p, s, self._highlights(p, q)) for p, s in scored[offset:want]]
         return Results(text, mode, sort, hits, round(1000 * (time.perf_counter() - t), 2))
 
@@ -264,13 +304,4 @@ class SearchEngine:
     def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
         papers = {p.id: p for p in self.store.get_many(pid for pid, _ in found)}
         return [Hit(papers[pid], s) for pid, s in found if pid in papers]
-
-
-def _age_hours(p: StoredPaper, now: float) -> float:
-    day = p.announced or p.submitted or p.first_seen
-    try:
-        t = time.mktime(time.strptime(day[:10], "%Y-%m-%d")) - time.timezone
-    except (TypeError, ValueError):
-        return 1e6
-    return max(0.0, (now - t) / 3600)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
-from .errors import NotFound, StoreError
+from .errors import NotFound, PaperradarError, StoreError
 from .merge import COLUMNS, merge_paper, paper_to_row
 from .models import Paper, normalize_title, parse_arxiv_id
 
@@ -77,8 +78,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO state(key, value) VALUES ('seq', '0');
         """,
     ),
+    (
+        "votes",
+        """
+        -- Local votes, one row per (paper, voter). Imported votes (Hugging Face upvotes) stay in
+        -- papers.upvotes, the count the source reported. A paper's vote total is papers.upvotes plus its
+        -- rows here. `voter` is 'user:<id>' for a local account (the accounts feature). Other prefixes are
+        -- free for future voters (e.g. another instance).
+        CREATE TABLE votes (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            voter TEXT NOT NULL,
+            created TEXT NOT NULL,
+            PRIMARY KEY (paper_id, voter)
+        ) WITHOUT ROWID;
+        CREATE INDEX votes_voter ON votes(voter);
+        CREATE INDEX papers_submitted ON papers(submitted);
+        """,
+    ),
 ]
 
+# a paper's vote total: the imported count plus its local votes
+_VOTES = "coalesce(p.upvotes, 0) + (SELECT count(*) FROM votes v WHERE v.paper_id = p.id)"
 _SELECT = "SELECT " + ", ".join(f"p.{c}" for c in ["id", *COLUMNS, "first_seen", "seq"]) + " FROM papers p"
 
 
@@ -129,6 +149,12 @@ class UpsertCounts:
         return self
 
 
+class QueryTimeout(PaperradarError):
+    """A read ran past its time limit (see Store.time_limit)."""
+
+    http_status = 503
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -158,12 +184,54 @@ class Store:
         if mode.lower() != "wal":
             raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode})")
         self.migrate()
+        self._owner = threading.get_ident()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    @property
+    def _r(self) -> sqlite3.Connection:
+        """The connection for reads: the main one in the thread that opened the store (so it sees its own
+        open transaction), else one per thread — a web server's worker threads then read in parallel and
+        never block the writer (WAL)."""
+        if threading.get_ident() == self._owner:
+            return self.db
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def time_limit(self, ms: int) -> Iterator[None]:
+        """Abort this thread's reads that run longer than ``ms`` milliseconds with QueryTimeout (the web
+        app wraps every request's reads in one, so no query can hold a worker for long)."""
+        conn = self._r
+        deadline = time.monotonic() + ms / 1000
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 1000)
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                raise QueryTimeout(f"the database query took longer than {ms} ms",
+                                   hint="narrow the query or the date range") from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> Store:
         return cls(config.data_dir(str(data_dir) if data_dir else None) / config.DB_FILENAME)
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -221,7 +289,7 @@ class Store:
     # -- state ---------------------------------------------------------------------------------------
     def get_state(self, key: str) -> dict | None:
         """A saved JSON state (harvest checkpoint, index cursor), or None."""
-        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self._r.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def set_state(self, key: str, value: dict) -> None:
@@ -238,7 +306,7 @@ class Store:
         return last + 1
 
     def max_seq(self) -> int:
-        return int(self.db.execute("SELECT value FROM state WHERE key = 'seq'").fetchone()[0])
+        return int(self._r.execute("SELECT value FROM state WHERE key = 'seq'").fetchone()[0])
 
     # -- papers: writing -----------------------------------------------------------------------------
     def upsert_papers(self, papers: Iterable[Paper]) -> UpsertCounts:
@@ -406,12 +474,12 @@ class Store:
         candidates = [parsed[0]] if parsed else []
         candidates += [ref, "doi:" + ref.lower()]
         for key in candidates:
-            r = self.db.execute(_SELECT + " WHERE key = ?", (key,)).fetchone()
+            r = self._r.execute(_SELECT + " WHERE key = ?", (key,)).fetchone()
             if r:
                 return self._stored(r)
-        r = self.db.execute(_SELECT + " WHERE lower(p.doi) = ?", (ref.lower(),)).fetchone()  # indexed
+        r = self._r.execute(_SELECT + " WHERE lower(p.doi) = ?", (ref.lower(),)).fetchone()  # indexed
         if r is None:
-            r = self.db.execute(_SELECT + " WHERE title_norm = ? ORDER BY submitted DESC, key LIMIT 1",
+            r = self._r.execute(_SELECT + " WHERE title_norm = ? ORDER BY submitted DESC, key LIMIT 1",
                                 (normalize_title(ref),)).fetchone()
         if r:
             return self._stored(r)
@@ -423,24 +491,77 @@ class Store:
         found: dict[int, StoredPaper] = {}
         for chunk in _chunks(ids):
             q = _SELECT + f" WHERE id IN ({','.join('?' * len(chunk))})"
-            for r in self.db.execute(q, chunk):
+            for r in self._r.execute(q, chunk):
                 found[r[0]] = self._stored(r)
         return [found[i] for i in ids if i in found]
+
+    # -- listing days and votes ------------------------------------------------------------------------
+    def latest_day(self, until: str) -> str | None:
+        """The most recent listing day (announced, else submitted; YYYY-MM-DD) on or before ``until``."""
+        until_end = until + "\uffff"  # timestamps of that day sort after the bare date
+        days = [self._r.execute(f"SELECT max({col}) FROM papers WHERE {col} <= ?", (until_end,)).fetchone()[0]
+                for col in ("announced", "submitted")]
+        days = [d[:10] for d in days if d]
+        return max(days) if days else None
+
+    def newest(self, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
+        """The most recently listed papers (by announcement day, else submission), newest first."""
+        for col in ("announced", "submitted"):  # both indexed: no sort of the whole table
+            rows = self._r.execute(_SELECT + f" WHERE {col} IS NOT NULL ORDER BY {col} DESC, id DESC "
+                                   "LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+            if rows:
+                return [self._stored(r) for r in rows]
+        return []
+
+    def trending_candidates(self, since: str, until: str) -> list[tuple[int, int, str]]:
+        """(paper id, vote total, listing day) of papers listed from day ``since`` to ``until`` inclusive.
+
+        The listing day is the announcement day, else the submission day; the vote total is the imported
+        count (papers.upvotes) plus local votes.
+        """
+        end = until + "\uffff"
+        return self._r.execute(
+            f"SELECT p.id, {_VOTES}, substr(coalesce(p.announced, p.submitted), 1, 10) FROM papers p "
+            "WHERE (p.announced >= ? AND p.announced <= ?) "
+            "OR (p.announced IS NULL AND p.submitted >= ? AND p.submitted <= ?)",
+            (since, end, since, end)).fetchall()
+
+    def vote_totals(self, ids: Iterable[int]) -> dict[int, int]:
+        """Vote total (imported + local) per paper id."""
+        out: dict[int, int] = {}
+        for chunk in _chunks(list(ids)):
+            out.update(self._r.execute(
+                f"SELECT p.id, {_VOTES} FROM papers p WHERE p.id IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def add_vote(self, paper_id: int, voter: str) -> bool:
+        """Record a local vote; False if this voter already voted for this paper."""
+        with self.transaction():
+            if self.db.execute("SELECT 1 FROM papers WHERE id = ?", (paper_id,)).fetchone() is None:
+                raise NotFound(f"no paper with id {paper_id}")
+            cur = self.db.execute("INSERT OR IGNORE INTO votes(paper_id, voter, created) VALUES (?, ?, ?)",
+                                  (paper_id, voter, _now()))
+        return cur.rowcount == 1
+
+    def remove_vote(self, paper_id: int, voter: str) -> bool:
+        with self.transaction():
+            cur = self.db.execute("DELETE FROM votes WHERE paper_id = ? AND voter = ?", (paper_id, voter))
+        return cur.rowcount == 1
 
     def changed_since(self, seq: int, limit: int = 10_000) -> list[StoredPaper]:
         """Papers whose change sequence is above ``seq``, in sequence order (for incremental indexing)."""
         q = _SELECT + " WHERE seq > ? ORDER BY seq LIMIT ?"
-        return [self._stored(r) for r in self.db.execute(q, (seq, limit))]
+        return [self._stored(r) for r in self._r.execute(q, (seq, limit))]
 
     def count_changed_since(self, seq: int) -> int:
-        return self.db.execute("SELECT count(*) FROM papers WHERE seq > ?", (seq,)).fetchone()[0]
+        return self._r.execute("SELECT count(*) FROM papers WHERE seq > ?", (seq,)).fetchone()[0]
 
     def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM papers").fetchone()[0]
+        return self._r.execute("SELECT count(*) FROM papers").fetchone()[0]
 
     def stats(self, top: int = 20) -> dict:
         """Counts for `paperradar stats`: papers, by source, by primary category, by month."""
-        db = self.db
+        db = self._r
         by_source = dict(db.execute(
             "SELECT s.value, count(*) FROM papers, json_each(papers.sources) AS s "
             "GROUP BY s.value ORDER BY count(*) DESC, s.value"

@@ -32,6 +32,8 @@ EXPANSION_SEARCH = 512  # 119k real papers: recall@10 .971 at 256, .984 at 512 (
 class IndexMismatch(PaperradarError):
     """The index on disk was built with another model, dimension or format."""
 
+    http_status = 503
+
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.npy")

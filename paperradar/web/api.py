@@ -1,0 +1,166 @@
+"""The JSON API, version 1: public read endpoints, and write endpoints behind the admin token.
+
+Errors are JSON ``{"error": {"status", "message", "hint"?}}`` with the matching HTTP status (see app.py).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from .. import trending as trending_mod
+from ..ingest import ingest
+from .app import Services
+from .params import MAX_OFFSET, SearchArgs, search_args
+from .security import check_bearer
+
+router = APIRouter(prefix="/api/v1", tags=["v1"])
+MAX_API_LIMIT = 100
+FORMATS = {
+    "jsonl": (".sources.jsonl", "JSONLSource"),
+    "csv": (".sources.jsonl", "CSVSource"),
+    "hf-page": (".sources.hf_page", "HFPageSource"),
+    "hf-daily": (".sources.hf_daily", "HFDailySource"),
+}
+MAX_REJECTS_SHOWN = 50
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _page(limit: int, offset: int) -> None:
+    if offset + limit > MAX_OFFSET + MAX_API_LIMIT:
+        raise HTTPException(400, f"offset + limit may be at most {MAX_OFFSET + MAX_API_LIMIT}")
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+@router.get("/search", summary="Search papers")
+def search(request: Request, args: SearchArgs = Depends(search_args),
+           limit: int = Query(20, ge=1, le=MAX_API_LIMIT), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
+    """Hybrid (BM25 + embeddings) search. The query language is described in the README."""
+    if args.empty:
+        raise HTTPException(400, "q is empty: give some words or a filter (cat, au, since, until)")
+    svc = services(request)
+    with svc.bounded():
+        results = svc.engine.search(args.query, limit=limit, offset=offset, mode=args.mode, sort=args.sort)
+    return {"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
+            "offset": offset, "took_ms": results.took_ms, "hits": [h.to_dict() for h in results.hits]}
+
+
+@router.get("/papers/{ref:path}/related", summary="Papers related to a paper")
+def related(request: Request, ref: str, limit: int = Query(10, ge=1, le=MAX_API_LIMIT)):
+    svc = services(request)
+    with svc.bounded():
+        paper = svc.store.get(ref)
+        hits = svc.engine.related(paper.key, limit=limit)
+    return {"paper": paper.key, "hits": [h.to_dict() for h in hits]}
+
+
+@router.get("/papers/{ref:path}", summary="One paper")
+def paper(request: Request, ref: str):
+    """A paper by arXiv id (any version), DOI, store key or exact title."""
+    svc = services(request)
+    with svc.bounded():
+        p = svc.store.get(ref)
+        votes = svc.store.vote_totals([p.id]).get(p.id, 0)
+    return {**p.to_dict(), "votes": votes}
+
+
+class LikeBody(BaseModel):
+    text: str = Field(..., max_length=20_000, description="A pasted abstract or any text.")
+    limit: int = Field(10, ge=1, le=MAX_API_LIMIT)
+
+
+@router.post("/like", summary="Papers like a text")
+def like(request: Request, body: LikeBody):
+    """Papers whose embeddings are closest to the text's (e.g. your own abstract)."""
+    svc = services(request)
+    with svc.bounded():
+        hits = svc.engine.like_text(body.text, limit=body.limit)
+    return {"hits": [h.to_dict() for h in hits]}
+
+
+@router.get("/trending", summary="Trending papers")
+def trending(request: Request, period: trending_mod.Period = "day",
+             limit: int = Query(20, ge=1, le=MAX_API_LIMIT), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
+    """Papers of the last day, week or month of listings, ranked by time-decayed votes."""
+    svc = services(request)
+    with svc.bounded():
+        page = trending_mod.trending(svc.store, period, limit=limit, offset=offset)
+    return {"period": page.period, "since": page.since, "until": page.until, "total": page.total,
+            "limit": limit, "offset": offset, "papers": [i.to_dict() for i in page.items]}
+
+
+@router.get("/stats", summary="Store and index statistics")
+def stats(request: Request):
+    svc = services(request)
+    with svc.bounded():
+        s = svc.store.stats()
+        pending = svc.engine.pending()
+    s.pop("database", None)  # a server path is nobody's business
+    return {**s, "index_pending": pending}
+
+
+# -- writing (admin token) ----------------------------------------------------------------------------------
+def require_admin(request: Request, authorization: str | None = Header(None)) -> None:
+    status = check_bearer(authorization, services(request).settings["admin_token"])
+    if status == 401:
+        raise HTTPException(401, "admin token required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if status:
+        raise HTTPException(403, "wrong admin token, or the write API is off (set PAPERRADAR_ADMIN_TOKEN)")
+
+
+def _reindex(svc: Services, dense: bool = True) -> dict[str, int]:
+    return svc.engine.update(dense=dense)
+
+
+@router.post("/admin/ingest", summary="Ingest an uploaded file", dependencies=[Depends(require_admin)])
+async def admin_ingest(request: Request, format: Literal["jsonl", "csv", "hf-page", "hf-daily"] = "jsonl",
+                       index: bool = Query(True, description="Index the new papers before answering.")):
+    """The request body is the file (JSON lines, CSV, a saved Hugging Face page or daily-papers JSON;
+    gzip is detected). Rejected records are reported with their line, the rest is ingested."""
+    import importlib
+
+    svc = services(request)
+    module, name = FORMATS[format]
+    cls = getattr(importlib.import_module(module, "paperradar"), name)
+    tmp_dir = svc.data_dir / "uploads"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.stream():
+                f.write(chunk)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(_ingest_file, svc, cls, path, format, index)
+    finally:
+        os.unlink(path)
+
+
+def _ingest_file(svc: Services, cls, path: str, label: str, index: bool) -> dict:
+    rejects: list[str] = []
+
+    def on_reject(r) -> None:
+        if len(rejects) < MAX_REJECTS_SHOWN:
+            rejects.append(str(r).replace(path, label))
+
+    with svc.write_lock:
+        report = ingest(svc.store, cls(path), on_reject=on_reject)
+        indexed = _reindex(svc) if index else {"lexical": 0, "vectors": 0}
+    return {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
+            "rejected": report.rejected, "rejects": rejects, "indexed": indexed}
+
+
+@router.post("/admin/reindex", summary="Bring the search indexes up to date",
+             dependencies=[Depends(require_admin)])
+def admin_reindex(request: Request):
+    svc = services(request)
+    with svc.write_lock:
+        return {"indexed": _reindex(svc)}

@@ -1,0 +1,195 @@
+"""Server-rendered pages: home, search, paper, trending, "papers like this text".
+
+Templates get plain values (papers, hits, spans) and do the escaping: Jinja autoescape is on, and
+highlighting builds its markup from escaped pieces, so a title or abstract is always inert text.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from .. import trending as trending_mod
+from ..query import QueryError
+from .app import HERE, Services
+from .params import MAX_OFFSET, PAGE_SIZE, SearchArgs, search_args
+from .security import CSRF_COOKIE, CSRF_FIELD
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+MAX_PAGE = MAX_OFFSET // PAGE_SIZE
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+# -- template helpers ---------------------------------------------------------------------------------
+def highlight(text: str | None, spans) -> Markup:
+    """``text`` with the given (start, end) spans wrapped in <mark>, every piece escaped."""
+    text = text or ""
+    out, pos = [], 0
+    for start, end in sorted(spans or []):
+        if start < pos or end > len(text) or start >= end:
+            continue
+        out.append(escape(text[pos:start]))
+        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def safe_url(url: str | None) -> str:
+    """An http(s) URL, or '' — a stored link is untrusted input (think ``javascript:``)."""
+    if not url:
+        return ""
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return ""
+    return url.strip() if scheme in ("http", "https") else ""
+
+
+def paper_links(p) -> dict[str, str]:
+    links = {"abs": safe_url(p.abs_url), "pdf": safe_url(p.pdf_url)}
+    if p.arxiv_id:
+        links["abs"] = links["abs"] or f"https://arxiv.org/abs/{p.arxiv_id}"
+        links["pdf"] = links["pdf"] or f"https://arxiv.org/pdf/{p.arxiv_id}"
+    if p.doi:
+        links["doi"] = "https://doi.org/" + p.doi
+    return {k: v for k, v in links.items() if v}
+
+
+def paper_url(p) -> str:
+    return "/paper/" + (p.arxiv_id or p.key)
+
+
+def listing_day(p) -> str:
+    return (p.announced or p.submitted or "")[:10]
+
+
+def authors_short(authors: list[str], n: int = 6) -> str:
+    if len(authors) <= n:
+        return ", ".join(authors)
+    return ", ".join(authors[:n]) + f" and {len(authors) - n:,} more"
+
+
+templates.env.filters.update(highlight=highlight, safe_url=safe_url, authors_short=authors_short)
+templates.env.globals.update(paper_links=paper_links, paper_url=paper_url, listing_day=listing_day,
+                             urlencode=urlencode)
+
+
+def render(request: Request, name: str, context: dict, status: int = 200):
+    """Render a page with the CSRF token for its forms; sets the CSRF cookie on a first visit."""
+    svc = services(request)
+    cookie = request.cookies.get(CSRF_COOKIE)
+    new_cookie = None if cookie else svc.csrf.new_cookie()
+    context = {"csrf_field": CSRF_FIELD, "csrf_token": svc.csrf.sign(cookie or new_cookie), **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    if new_cookie:
+        response.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", path="/")
+    return response
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    if not services(request).csrf.valid(request.cookies.get(CSRF_COOKIE), token):
+        raise QueryError("this form has expired or did not come from this site; reload the page and "
+                         "submit it again")
+
+
+# -- pages ----------------------------------------------------------------------------------------------
+@router.get("/")
+def home(request: Request):
+    svc = services(request)
+    with svc.bounded():
+        count = svc.store.count()
+        trend = trending_mod.trending(svc.store, "day", limit=10)
+        newest = svc.store.newest(limit=10)
+    return render(request, "home.html", {"count": count, "trending": trend, "newest": newest})
+
+
+@router.get("/search")
+def search_page(request: Request, args: SearchArgs = Depends(search_args),
+                page: int = Query(1, ge=1, le=MAX_PAGE)):
+    svc = services(request)
+    context = {"args": args, "page": page, "results": None, "error": None, "suggestions": []}
+    if args.empty:
+        return render(request, "search.html", context)
+    try:
+        with svc.bounded():
+            results = svc.engine.search(args.query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
+                                        mode=args.mode, sort=args.sort)
+    except QueryError as e:  # shown on the page, next to the box where it can be fixed
+        context.update(error=str(e))
+        return render(request, "search.html", context, status=400)
+    has_next = len(results.hits) > PAGE_SIZE and page < MAX_PAGE
+    results.hits = results.hits[:PAGE_SIZE]
+    context.update(results=results, has_next=has_next,
+                   suggestions=[] if results.hits else _suggestions(args))
+    return render(request, "search.html", context)
+
+
+def _suggestions(args: SearchArgs) -> list[tuple[str, str]]:
+    """(label, URL) of searches to try when one found nothing."""
+    out = []
+    if args.has_filters:
+        out.append(("the same words without the filters", "/search?" + urlencode({"q": args.q})))
+    words = args.q.split()
+    if any(w.startswith(("-", '"')) or ":" in w for w in words):
+        plain = " ".join(w.lstrip("-").replace('"', "") for w in words if ":" not in w)
+        if plain:
+            out.append((f"just the words: {plain}", "/search?" + urlencode({"q": plain})))
+    if len(words) > 1:
+        out.append(("any of the words (lexical only)", "/search?" + args.url_params(mode="lexical")))
+    out.append(("today's trending papers", "/trending"))
+    return out
+
+
+@router.get("/paper/{ref:path}")
+def paper_page(request: Request, ref: str):
+    svc = services(request)
+    with svc.bounded():
+        paper = svc.store.get(ref)
+        votes = svc.store.vote_totals([paper.id]).get(paper.id, 0)
+        related = svc.engine.related(paper.key, limit=10) if len(svc.engine.vectors) else []
+    return render(request, "paper.html", {"paper": paper, "votes": votes, "related": related})
+
+
+@router.get("/trending")
+def trending_page(request: Request, period: trending_mod.Period = "day",
+                  page: int = Query(1, ge=1, le=MAX_PAGE)):
+    svc = services(request)
+    with svc.bounded():
+        result = trending_mod.trending(svc.store, period, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, min(MAX_PAGE, math.ceil(result.total / PAGE_SIZE)))
+    return render(request, "trending.html", {"trending": result, "page": page, "pages": pages,
+                                             "periods": list(trending_mod.PERIODS)})
+
+
+@router.get("/like")
+def like_form(request: Request, paper: str = Query("", max_length=200)):
+    svc = services(request)
+    text = ""
+    if paper:
+        with svc.bounded():
+            p = svc.store.get(paper)
+        text = f"{p.title}. {p.abstract}" if p.abstract else p.title
+    return render(request, "like.html", {"text": text, "hits": None, "error": None})
+
+
+@router.post("/like")
+def like_results(request: Request, text: str = Form("", max_length=20_000),
+                 csrf_token: str = Form("", max_length=200)):
+    _check_csrf(request, csrf_token)
+    svc = services(request)
+    try:
+        with svc.bounded():
+            hits = svc.engine.like_text(text, limit=PAGE_SIZE)
+    except QueryError as e:
+        return render(request, "like.html", {"text": text, "hits": None, "error": str(e)}, status=400)
+    return render(request, "like.html", {"text": text, "hits": hits, "error": None})

@@ -1,0 +1,68 @@
+"""Shared fixtures: a small real corpus in a real SQLite file, indexed with the real model, once per session.
+
+The web tests (API, pages, feeds, browser) all read this store; tests that write make their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paperradar.ingest import ingest
+from paperradar.models import Paper
+from paperradar.search import SearchEngine
+from paperradar.sources.hf_daily import HFDailySource
+from paperradar.sources.jsonl import JSONLSource
+from paperradar.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = next((FIXTURES / "corpus_jsonl").glob("*.jsonl*"))
+HF_DAILY = FIXTURES / "hf_daily_papers" / "sotawhat_hf_daily_papers.json"
+
+XSS_TITLE = 'Robust parsing <script>window.__xss = 1</script> of <img src=x onerror="window.__xss=2"> inputs'
+XSS_ABSTRACT = ('We study <a href="javascript:window.__xss=3">click here</a> and <b onmouseover="window.__xss=4">'
+                "bold</b> markup; <style>body{display:none}</style> and broken <div <p>tags &amp; entities "
+                "in paper abstracts about adversarial sanitizers.")
+
+# Papers the web tests look for, besides the 200-paper arXiv sample and the HF daily-papers sample.
+EXTRA = [
+    Paper(title=XSS_TITLE, source="arxiv", arxiv_id="2606.99001", abstract=XSS_ABSTRACT,
+          authors=["Mallory <b>Evil</b>", "Eve Example"], categories=["cs.CR"], announced="2026-06-10",
+          submitted="2026-06-09T10:00:00Z",
+          abs_url="javascript:alert(1)", pdf_url="javascript:alert(2)"),
+    Paper(title="Graph neural networks for molecular property prediction", source="arxiv",
+          arxiv_id="2606.99002", abstract="We predict properties of molecules with message passing graph "
+          "networks over atoms and bonds, and compare to fingerprints.", authors=["Marie Curie"],
+          categories=["cs.LG", "q-bio.BM"], announced="2026-06-10", submitted="2026-06-08T09:00:00Z"),
+    Paper(title="Message passing networks for crystal structures", source="arxiv", arxiv_id="2606.99003",
+          abstract="Graph networks over atoms predict formation energies of inorganic crystals from their "
+                   "structure.", authors=["Marie Curie", "Pierre Curie"], categories=["cond-mat.mtrl-sci"],
+          announced="2026-06-03", submitted="2026-06-01T09:00:00Z"),
+]
+
+
+@pytest.fixture(scope="session")
+def web_data(tmp_path_factory) -> Path:
+    """A data directory with ~230 real papers (some with Hugging Face upvotes), fully indexed."""
+    data = tmp_path_factory.mktemp("webdata")
+    store = Store(data / "paperradar.sqlite3")
+    ingest(store, JSONLSource(str(CORPUS)))
+    ingest(store, HFDailySource(path=str(HF_DAILY)))
+    store.upsert_papers(EXTRA)
+    engine = SearchEngine(store)
+    engine.update()
+    engine.close()
+    store.close()
+    return data
+
+
+@pytest.fixture(scope="session")
+def shared_engine(web_data):
+    """One loaded engine (model + indexes) for every app built over ``web_data``."""
+    store = Store(web_data / "paperradar.sqlite3")
+    engine = SearchEngine(store)
+    engine.warm()
+    yield engine
+    engine.close()
+    store.close()
