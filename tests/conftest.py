@@ -29,8 +29,8 @@ XSS_ABSTRACT = ('We study <a href="javascript:window.__xss=3">click here</a> and
 EXTRA = [
     Paper(title=XSS_TITLE, source="arxiv", arxiv_id="2606.99001", abstract=XSS_ABSTRACT,
           authors=["Mallory <b>Evil</b>", "Eve Example"], categories=["cs.CR"], announced="2026-06-10",
-          submitted="2026-06-09T10:00:00Z",
-          abs_url="javascript:alert(1)", pdf_url="javascript:alert(2)"),
+          submitted="2026-06-09T10:00:00Z", comment='<iframe src="javascript:window.__xss=5"></iframe>',
+          doi='10.1000/x"><script>window.__xss=6</script>'),
     Paper(title="Graph neural networks for molecular property prediction", source="arxiv",
           arxiv_id="2606.99002", abstract="We predict properties of molecules with message passing graph "
           "networks over atoms and bonds, and compare to fingerprints.", authors=["Marie Curie"],

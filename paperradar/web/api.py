@@ -5,12 +5,15 @@ Errors are JSON ``{"error": {"status", "message", "hint"?}}`` with the matching 
 
 from __future__ import annotations
 
-import os
+import importlib
+import shutil
 import tempfile
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from .. import trending as trending_mod
 from ..ingest import ingest
@@ -125,31 +128,28 @@ async def admin_ingest(request: Request, format: Literal["jsonl", "csv", "hf-pag
                        index: bool = Query(True, description="Index the new papers before answering.")):
     """The request body is the file (JSON lines, CSV, a saved Hugging Face page or daily-papers JSON;
     gzip is detected). Rejected records are reported with their line, the rest is ingested."""
-    import importlib
-
     svc = services(request)
     module, name = FORMATS[format]
     cls = getattr(importlib.import_module(module, "paperradar"), name)
-    tmp_dir = svc.data_dir / "uploads"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    uploads = svc.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=uploads))
+    path = tmp / f"upload.{format}"  # what reject messages call the input: "upload.jsonl line 3: ..."
     try:
-        with os.fdopen(fd, "wb") as f:
+        with path.open("wb") as f:
             async for chunk in request.stream():
                 f.write(chunk)
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(_ingest_file, svc, cls, path, format, index)
+        return await run_in_threadpool(_ingest_file, svc, cls, str(path), index)
     finally:
-        os.unlink(path)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _ingest_file(svc: Services, cls, path: str, label: str, index: bool) -> dict:
+def _ingest_file(svc: Services, cls, path: str, index: bool) -> dict:
     rejects: list[str] = []
 
     def on_reject(r) -> None:
         if len(rejects) < MAX_REJECTS_SHOWN:
-            rejects.append(str(r).replace(path, label))
+            rejects.append(str(r))
 
     with svc.write_lock:
         report = ingest(svc.store, cls(path), on_reject=on_reject)

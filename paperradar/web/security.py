@@ -90,32 +90,30 @@ class BodyLimit:
             if too_big:
                 return await _json_error(send, 413, message)
         seen = 0
-        started = False
+        started = answered = False
 
         async def counting_receive():
-            nonlocal seen
+            nonlocal seen, answered
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge
+                    if not started and not answered:
+                        answered = True
+                        await _json_error(send, 413, message)
+                    # The app sees the client go away, whatever it does with that is not sent.
+                    return {"type": "http.disconnect"}
             return msg
 
         async def tracking_send(msg):
             nonlocal started
+            if answered:
+                return
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _json_error(send, 413, message)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, counting_receive, tracking_send)
 
 
 class RateLimiter:
