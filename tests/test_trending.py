@@ -25,7 +25,7 @@ def store(tmp_path):
     s = Store(tmp_path / "p.sqlite3")
     s.upsert_papers([
         paper(1, "2026-06-10", 5), paper(2, "2026-06-10", 50), paper(3, "2026-06-09", 400),
-        paper(4, "2026-06-04", 1000), paper(5, "2026-06-10"), paper(6, "2026-05-01", 9999),
+        paper(4, "2026-06-04", 1000), paper(5, "2026-06-10"), paper(6, "2026-05-13", 9999),
         Paper(title="Only a submission date", source="arxiv", arxiv_id="2606.00007",
               submitted="2026-06-10T11:00:00Z"),
     ])
