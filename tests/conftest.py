@@ -21,9 +21,9 @@ CORPUS = next((FIXTURES / "corpus_jsonl").glob("*.jsonl*"))
 HF_DAILY = FIXTURES / "hf_daily_papers" / "sotawhat_hf_daily_papers.json"
 
 XSS_TITLE = 'Robust parsing <script>window.__xss = 1</script> of <img src=x onerror="window.__xss=2"> inputs'
-XSS_ABSTRACT = ('We study <a href="javascript:window.__xss=3">click here</a> and <b onmouseover="window.__xss=4">'
-                "bold</b> markup; <style>body{display:none}</style> and broken <div <p>tags &amp; entities "
-                "in paper abstracts about adversarial sanitizers.")
+XSS_ABSTRACT = ('We study <a href="javascript:window.__xss=3">click here</a> and '
+                '<b onmouseover="window.__xss=4">bold</b> markup; <style>body{display:none}</style> and '
+                "broken <div <p>tags &amp; entities in paper abstracts about adversarial sanitizers.")
 
 # Papers the web tests look for, besides the 200-paper arXiv sample and the HF daily-papers sample.
 EXTRA = [

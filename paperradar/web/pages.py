@@ -109,6 +109,9 @@ def home(request: Request):
     with svc.bounded():
         count = svc.store.count()
         trend = trending_mod.trending(svc.store, "day", limit=10)
+        if not any(i.votes for i in trend.items):  # a day without votes is just "newest": show the week's
+            week = trending_mod.trending(svc.store, "week", limit=10)
+            trend = week if any(i.votes for i in week.items) else trend
         newest = svc.store.newest(limit=10)
     return render(request, "home.html", {"count": count, "trending": trend, "newest": newest})
 
@@ -117,7 +120,8 @@ def home(request: Request):
 def search_page(request: Request, args: SearchArgs = Depends(search_args),
                 page: int = Query(1, ge=1, le=MAX_PAGE)):
     svc = services(request)
-    context = {"args": args, "page": page, "results": None, "error": None, "suggestions": []}
+    context = {"args": args, "page": page, "results": None, "error": None, "suggestions": [],
+               "meaning_only": False}
     if args.empty:
         return render(request, "search.html", context)
     try:
@@ -129,8 +133,10 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
         return render(request, "search.html", context, status=400)
     has_next = len(results.hits) > PAGE_SIZE and page < MAX_PAGE
     results.hits = results.hits[:PAGE_SIZE]
-    context.update(results=results, has_next=has_next,
-                   suggestions=[] if results.hits else _suggestions(args))
+    # Semantic search always finds nearest neighbours; say so when no paper contains the words.
+    meaning_only = bool(results.hits) and not any(any(h.highlights.values()) for h in results.hits)
+    context.update(results=results, has_next=has_next, meaning_only=meaning_only,
+                   suggestions=_suggestions(args) if meaning_only or not results.hits else [])
     return render(request, "search.html", context)
 
 
