@@ -21,10 +21,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SEEDS = sorted((FIXTURES / "hf_pages").glob("*.txt"))
 
 
+PAPERRADAR = [sys.executable, "-c", "from paperradar.cli import main; main()"]
+
+
 def run(data_dir: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data_dir)}
     return subprocess.run(
-        [sys.executable, "-c", "from paperradar.cli import main; main()", *args],
+        [*PAPERRADAR, *args],
         input=stdin, capture_output=True, env=env, timeout=300,
     )
 
@@ -236,3 +239,60 @@ def test_eval_on_a_tiny_beir_folder(tmp_path):
     assert not (tmp_path / "data").exists()  # the user's store is never touched
     missing = run(tmp_path / "data", "eval", str(tmp_path / "nope"))
     assert missing.returncode == 2 and b"not a BEIR folder" in missing.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_offers_the_demo_on_an_empty_store_and_serves_it(tmp_path):
+    """`paperradar serve` in a real subprocess: --demo loads the bundled corpus into the empty store, the
+    uvicorn workers find the data directory, and the API answers; Ctrl-C stops it cleanly."""
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(tmp_path / "data"), "PAPERRADAR_RATE_LIMIT": "0"}
+    proc = subprocess.Popen(
+        [*PAPERRADAR, "serve", "--demo", "--no-index", "--port", str(port), "--workers", "2",
+         "--no-access-log"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/stats", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.5)
+        body = r.json()
+        assert body["papers"] == 4000 and body["index_pending"]["lexical"] == 4000
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=60)[0].decode()
+    assert "added 4000" in out and f"serving at http://127.0.0.1:{port}/" in out
+    assert "Traceback" not in out
+
+
+def test_serve_without_a_terminal_does_not_load_the_demo_unasked(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([*PAPERRADAR, "serve", "--no-index", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        out = b""
+        while b"serving at" not in out and time.monotonic() < deadline:
+            out += proc.stdout.read1(4096)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out += proc.communicate(timeout=60)[0]
+    text = out.decode()
+    assert "the store is empty; load papers with `paperradar ingest demo`" in text
+    assert "added" not in text
