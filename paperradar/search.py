@@ -105,8 +105,10 @@ class SearchEngine:
     """Hybrid search over a store. ``embedder`` defaults to the bundled MiniLM (loaded on first use)."""
 
     def __init__(self, store: Store, index_dir: str | Path | None = None, *, embedder=None,
-                 alpha: float = DEFAULT_ALPHA, fusion: str = "convex", boosts: dict | None = None):
+                 alpha: float = DEFAULT_ALPHA, fusion: str = "convex", boosts: dict | None = None,
+                 embed_threads: int | None = None):
         self.store = store
+        self.embed_threads = embed_threads  # onnxruntime threads; a web worker uses 1 (no spinning)
         self.index_dir = Path(index_dir) if index_dir else store.path.parent / "index"
         self.alpha = alpha
         self.fusion = fusion
@@ -127,7 +129,8 @@ class SearchEngine:
                 if self._embedder is None:
                     from .embed import Embedder
 
-                    self._embedder = Embedder.load(self.index_dir.parent / "models")
+                    self._embedder = Embedder.load(self.index_dir.parent / "models",
+                                                   threads=self.embed_threads)
         return self._embedder
 
     @property
@@ -147,6 +150,10 @@ class SearchEngine:
             return (self.index_dir / "vectors" / "meta.json").stat().st_mtime_ns
         except FileNotFoundError:
             return None
+
+    def version(self) -> tuple:
+        """Changes whenever either index changes (as this process sees them): a cache key part."""
+        return self.lexical.meta.get("last_seq"), self._vectors_stamp, self.store.max_seq()
 
     def refresh(self) -> None:
         """Pick up index changes another process wrote since (``paperradar index``, another web worker's

@@ -520,10 +520,13 @@ class Store:
         count (papers.upvotes) plus local votes.
         """
         end = until + "\uffff"
+        # Two index range scans (announced; submitted of papers never announced), not one OR that
+        # would walk every paper without an announcement date.
         return self._r.execute(
-            f"SELECT p.id, {_VOTES}, substr(coalesce(p.announced, p.submitted), 1, 10) FROM papers p "
-            "WHERE (p.announced >= ? AND p.announced <= ?) "
-            "OR (p.announced IS NULL AND p.submitted >= ? AND p.submitted <= ?)",
+            f"SELECT p.id, {_VOTES}, substr(p.announced, 1, 10) FROM papers p "
+            "WHERE p.announced >= ? AND p.announced <= ? "
+            f"UNION ALL SELECT p.id, {_VOTES}, substr(p.submitted, 1, 10) FROM papers p "
+            "WHERE p.submitted >= ? AND p.submitted <= ? AND p.announced IS NULL",
             (since, end, since, end)).fetchall()
 
     def vote_totals(self, ids: Iterable[int]) -> dict[int, int]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse  # returned as is: no second pass through jsonable_encoder
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -50,9 +51,9 @@ def search(request: Request, args: SearchArgs = Depends(search_args),
         raise HTTPException(400, "q is empty: give some words or a filter (cat, au, since, until)")
     svc = services(request)
     with svc.bounded():
-        results = svc.engine.search(args.query, limit=limit, offset=offset, mode=args.mode, sort=args.sort)
-    return {"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
-            "offset": offset, "took_ms": results.took_ms, "hits": [h.to_dict() for h in results.hits]}
+        results = svc.search(args.query, limit=limit, offset=offset, mode=args.mode, sort=args.sort)
+    return JSONResponse({"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
+            "offset": offset, "took_ms": results.took_ms, "hits": [h.to_dict() for h in results.hits]})
 
 
 @router.get("/papers/{ref:path}/related", summary="Papers related to a paper")
@@ -71,7 +72,7 @@ def paper(request: Request, ref: str):
     with svc.bounded():
         p = svc.store.get(ref)
         votes = svc.store.vote_totals([p.id]).get(p.id, 0)
-    return {**p.to_dict(), "votes": votes}
+    return JSONResponse({**p.to_dict(), "votes": votes})
 
 
 class LikeBody(BaseModel):
@@ -94,9 +95,10 @@ def trending(request: Request, period: trending_mod.Period = "day",
     """Papers of the last day, week or month of listings, ranked by time-decayed votes."""
     svc = services(request)
     with svc.bounded():
-        page = trending_mod.trending(svc.store, period, limit=limit, offset=offset)
-    return {"period": page.period, "since": page.since, "until": page.until, "total": page.total,
-            "limit": limit, "offset": offset, "papers": [i.to_dict() for i in page.items]}
+        page = trending_mod.trending(svc.store, period, limit=limit, offset=offset, cache=svc.trending_cache)
+    return JSONResponse({"period": page.period, "since": page.since, "until": page.until,
+                         "total": page.total, "limit": limit, "offset": offset,
+                         "papers": [i.to_dict() for i in page.items]})
 
 
 @router.get("/stats", summary="Store and index statistics")

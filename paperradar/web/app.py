@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, config
 from ..errors import PaperradarError
-from ..search import SearchEngine
+from ..search import Results, SearchEngine
 from ..store import Store
+from ..trending import RankingCache
 from . import security
 
 log = logging.getLogger("paperradar.web")
 HERE = Path(__file__).parent
 REFRESH_EVERY = 2.0  # seconds between checks for index changes made by other processes
+THREADS = 8  # request threads per worker: more only queue on the GIL and make every request slower
+SEARCH_CACHE = 2048  # result pages kept per worker
+SEARCH_TTL = 60.0  # seconds a cached page may be reused (trending order and votes move)
 
 
 @dataclass
@@ -40,7 +45,28 @@ class Services:
     settings: dict
     csrf: security.Csrf
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    trending_cache: RankingCache = field(default_factory=RankingCache)
     _checked: float = 0.0
+    _results: OrderedDict = field(default_factory=OrderedDict)
+    _results_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def search(self, query: str, *, limit: int, offset: int = 0, mode: str = "hybrid",
+               sort: str | None = None) -> Results:
+        """engine.search, with the last SEARCH_CACHE result pages kept while the indexes are unchanged
+        (people repeat, refine and page through searches; a page is ~20 papers)."""
+        key = (query, limit, offset, mode, sort, self.engine.version())
+        now = time.monotonic()
+        with self._results_lock:
+            hit = self._results.get(key)
+            if hit and now - hit[0] < SEARCH_TTL:
+                self._results.move_to_end(key)
+                return hit[1]
+        results = self.engine.search(query, limit=limit, offset=offset, mode=mode, sort=sort)
+        with self._results_lock:
+            self._results[key] = (now, results)
+            while len(self._results) > SEARCH_CACHE:
+                self._results.popitem(last=False)
+        return results
 
     def refresh(self) -> None:
         """Pick up index changes from other processes, at most every REFRESH_EVERY seconds."""
@@ -68,12 +94,15 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     settings = read_settings(env)
     data_dir = config.data_dir(str(data_dir) if data_dir else settings["data_dir"])
     store = engine.store if engine else Store.open(data_dir)
-    engine = engine or SearchEngine(store)
+    engine = engine or SearchEngine(store, embed_threads=1)
     services = Services(store=store, engine=engine, data_dir=data_dir, settings=settings,
                         csrf=security.Csrf(security.load_secret(settings["secret_key"], data_dir)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         if warm and store.count():
             engine.warm(dense=True)  # the first visitor should not wait for the model to load
         yield

@@ -79,7 +79,7 @@ def search_feed(request: Request, args: SearchArgs = Depends(search_args)):
         return Response("q is empty\n", status_code=400, media_type="text/plain")
     svc = _services(request)
     with svc.bounded():
-        results = svc.engine.search(args.query, limit=FEED_SIZE, mode=args.mode, sort=args.sort or "newest")
+        results = svc.search(args.query, limit=FEED_SIZE, mode=args.mode, sort=args.sort or "newest")
     return _feed(request, f"paperradar: {args.query}", "/search?" + args.url_params(),
                  [h.paper for h in results.hits])
 
@@ -88,6 +88,6 @@ def search_feed(request: Request, args: SearchArgs = Depends(search_args)):
 def trending_feed(request: Request, period: trending_mod.Period = "day"):
     svc = _services(request)
     with svc.bounded():
-        page = trending_mod.trending(svc.store, period, limit=FEED_SIZE)
+        page = trending_mod.trending(svc.store, period, limit=FEED_SIZE, cache=svc.trending_cache)
     return _feed(request, f"paperradar: trending papers ({period})", f"/trending?period={period}",
                  [i.paper for i in page.items])

@@ -6,6 +6,7 @@ highlighting builds its markup from escaped pieces, so a title or abstract is al
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +22,7 @@ from .security import CSRF_COOKIE, CSRF_FIELD
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.auto_reload = False  # templates ship in the package: no stat() of every file per render
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE
 
 
@@ -108,9 +110,9 @@ def home(request: Request):
     svc = services(request)
     with svc.bounded():
         count = svc.store.count()
-        trend = trending_mod.trending(svc.store, "day", limit=10)
+        trend = trending_mod.trending(svc.store, "day", limit=10, cache=svc.trending_cache)
         if not any(i.votes for i in trend.items):  # a day without votes is just "newest": show the week's
-            week = trending_mod.trending(svc.store, "week", limit=10)
+            week = trending_mod.trending(svc.store, "week", limit=10, cache=svc.trending_cache)
             trend = week if any(i.votes for i in week.items) else trend
         newest = svc.store.newest(limit=10)
     return render(request, "home.html", {"count": count, "trending": trend, "newest": newest})
@@ -126,13 +128,13 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
         return render(request, "search.html", context)
     try:
         with svc.bounded():
-            results = svc.engine.search(args.query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
-                                        mode=args.mode, sort=args.sort)
+            results = svc.search(args.query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
+                                 mode=args.mode, sort=args.sort)
     except QueryError as e:  # shown on the page, next to the box where it can be fixed
         context.update(error=str(e))
         return render(request, "search.html", context, status=400)
     has_next = len(results.hits) > PAGE_SIZE and page < MAX_PAGE
-    results.hits = results.hits[:PAGE_SIZE]
+    results = dataclasses.replace(results, hits=results.hits[:PAGE_SIZE])  # the cached one stays whole
     # Semantic search always finds nearest neighbours; say so when no paper contains the words.
     meaning_only = bool(results.hits) and not any(any(h.highlights.values()) for h in results.hits)
     context.update(results=results, has_next=has_next, meaning_only=meaning_only,
@@ -171,7 +173,8 @@ def trending_page(request: Request, period: trending_mod.Period = "day",
                   page: int = Query(1, ge=1, le=MAX_PAGE)):
     svc = services(request)
     with svc.bounded():
-        result = trending_mod.trending(svc.store, period, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        result = trending_mod.trending(svc.store, period, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                       cache=svc.trending_cache)
     pages = max(1, min(MAX_PAGE, math.ceil(result.total / PAGE_SIZE)))
     return render(request, "trending.html", {"trending": result, "page": page, "pages": pages,
                                              "periods": list(trending_mod.PERIODS)})
