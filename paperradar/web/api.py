@@ -61,7 +61,7 @@ def related(request: Request, ref: str, limit: int = Query(10, ge=1, le=MAX_API_
     svc = services(request)
     with svc.bounded():
         paper = svc.store.get(ref)
-        hits = svc.engine.related(paper.key, limit=limit)
+        hits = svc.related(paper.key, limit=limit)
     return {"paper": paper.key, "hits": [h.to_dict() for h in hits]}
 
 

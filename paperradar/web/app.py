@@ -54,19 +54,27 @@ class Services:
                sort: str | None = None) -> Results:
         """engine.search, with the last SEARCH_CACHE result pages kept while the indexes are unchanged
         (people repeat, refine and page through searches; a page is ~20 papers)."""
-        key = (query, limit, offset, mode, sort, self.engine.version())
+        return self._cached(("search", query, limit, offset, mode, sort), lambda: self.engine.search(
+            query, limit=limit, offset=offset, mode=mode, sort=sort))
+
+    def related(self, key: str, limit: int) -> list:
+        """engine.related, cached like search (a popular paper's page is opened again and again)."""
+        return self._cached(("related", key, limit), lambda: self.engine.related(key, limit=limit))
+
+    def _cached(self, key: tuple, compute):
+        key = (*key, self.engine.version())
         now = time.monotonic()
         with self._results_lock:
             hit = self._results.get(key)
             if hit and now - hit[0] < SEARCH_TTL:
                 self._results.move_to_end(key)
                 return hit[1]
-        results = self.engine.search(query, limit=limit, offset=offset, mode=mode, sort=sort)
+        value = compute()
         with self._results_lock:
-            self._results[key] = (now, results)
+            self._results[key] = (now, value)
             while len(self._results) > SEARCH_CACHE:
                 self._results.popitem(last=False)
-        return results
+        return value
 
     def refresh(self) -> None:
         """Pick up index changes from other processes, at most every REFRESH_EVERY seconds."""

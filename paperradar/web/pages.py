@@ -164,7 +164,7 @@ def paper_page(request: Request, ref: str):
     with svc.bounded():
         paper = svc.store.get(ref)
         votes = svc.store.vote_totals([paper.id]).get(paper.id, 0)
-        related = svc.engine.related(paper.key, limit=10) if len(svc.engine.vectors) else []
+        related = svc.related(paper.key, limit=10) if len(svc.engine.vectors) else []
     return render(request, "paper.html", {"paper": paper, "votes": votes, "related": related})
 
 
