@@ -35,14 +35,14 @@ def highlight(text: str | None, spans) -> Markup:
     """``text`` with the given (start, end) spans wrapped in <mark>, every piece escaped."""
     text = text or ""
     out, pos = [], 0
-    for start, end in sorted(spans or []):
+    for start, end in sorted(spans or ()):
         if start < pos or end > len(text) or start >= end:
             continue
-        out.append(escape(text[pos:start]))
-        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        # plain str pieces, joined once: building Markup objects piece by piece costs a tenth of a page
+        out += (escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>")
         pos = end
     out.append(escape(text[pos:]))
-    return Markup("").join(out)
+    return Markup("".join(out))
 
 
 def safe_url(url: str | None) -> str:
