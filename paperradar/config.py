@@ -41,6 +41,14 @@ SETTINGS = [
     Setting("max_body_kb", 64, "Largest request body, except uploads to the write API."),
     Setting("max_upload_mb", 100, "Largest file the write API ingests."),
     Setting("sql_time_limit_ms", 2000, "Longest a web request's database reads may run."),
+    # mail (digests and confirmations)
+    Setting("smtp_host", None, "SMTP server for digests; unset, no mail is sent."),
+    Setting("smtp_port", 25, "SMTP port (587 for starttls, 465 for ssl, usually)."),
+    Setting("smtp_tls", "none", "none, starttls or ssl."),
+    Setting("smtp_user", None, "SMTP login (optional)."),
+    Setting("smtp_password", None, "SMTP password (a secret: environment only)."),
+    Setting("mail_from", None, "The From: address of digests, e.g. paperradar@example.org."),
+    Setting("base_url", "http://localhost:8000", "The web app's public address, for links in mails."),
 ]
 
 DB_FILENAME = "paperradar.sqlite3"

@@ -154,6 +154,15 @@ class VectorIndex:
         row = self._row.get(paper_id)
         return None if row is None else np.asarray(self._f16[row], dtype=np.float32)
 
+    def similarities(self, query: np.ndarray, ids: list[int]) -> list[tuple[int, float]]:
+        """Cosine similarity of ``query`` to each of ``ids`` that has a vector (exact; for small sets)."""
+        rows = [(pid, self._row[pid]) for pid in ids if pid in self._row]
+        if not rows:
+            return []
+        m = np.asarray(self._f16[np.array([r for _, r in rows])], dtype=np.float32)
+        sims = m @ np.asarray(query, dtype=np.float32).reshape(-1)
+        return [(pid, float(s)) for (pid, _), s in zip(rows, sims, strict=True)]
+
     def matrix(self) -> np.ndarray:
         """All vectors as float32 (numpy has no fast float16 GEMV), cached."""
         if self._f32 is None:

@@ -1,0 +1,309 @@
+"""Subscriptions and the daily digest: subscribe (double opt-in), compose each subscriber's digest once a
+day at their hour, and deliver the outbox exactly once — with retries, backoff and bounce handling.
+
+The clock is a parameter everywhere (``now``, an aware UTC datetime), so `paperradar digest send --at`
+and the tests can run any morning. Composing and sending are separate steps joined by the outbox table:
+a digest is composed into the outbox once per (subscriber, local day), in the same transaction that moves
+the subscriber's cursor; sending claims one mail at a time, so concurrent senders never double-send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from . import mail, trending
+from .errors import PaperradarError
+from .query import parse_query
+from .search import SearchEngine
+from .store import Store, Subscriber
+
+MAX_SEARCHES = 10
+MAX_PAPERS = 50
+ADDRESS_LIMIT = 5  # subscribe requests per address per day
+CLIENT_LIMIT = 20  # subscribe requests per client address per day
+LEASE = dt.timedelta(minutes=15)  # a mail claimed longer ago than this by a live-looking sender is retaken
+MAX_ATTEMPTS = 12  # transient failures before a mail is given up (about 2 days of backoff)
+BOUNCE_LIMIT = 3  # permanent failures in a row before an address is marked bouncing
+EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
+                        autoescape=select_autoescape(["html"]), auto_reload=False)
+
+
+class SubscribeError(PaperradarError):
+    """A subscription request that cannot be taken as given (bad address, query, hour or zone)."""
+
+
+class RateLimited(PaperradarError):
+    http_status = 429
+
+
+def utc(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+
+
+def stamp(now: dt.datetime) -> str:
+    return utc(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Preferences:
+    trending: bool = True
+    searches: list[str] = field(default_factory=list)
+    max_papers: int = 10
+    hour: int = 8
+    tz: str = "UTC"
+
+    def validate(self) -> Preferences:
+        searches = [" ".join(q.split()) for q in self.searches if q and q.strip()]
+        if len(searches) > MAX_SEARCHES:
+            raise SubscribeError(f"at most {MAX_SEARCHES} saved searches")
+        for q in searches:
+            parse_query(q)  # a QueryError says what is wrong with it
+        if not self.trending and not searches:
+            raise SubscribeError("choose trending papers, a saved search, or both")
+        if not 1 <= int(self.max_papers) <= MAX_PAPERS:
+            raise SubscribeError(f"papers per section must be 1 to {MAX_PAPERS}")
+        if not 0 <= int(self.hour) <= 23:
+            raise SubscribeError("the hour of delivery must be 0 to 23")
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SubscribeError(f"unknown time zone {self.tz!r}; use a name like Europe/Paris") from None
+        return Preferences(bool(self.trending), searches, int(self.max_papers), int(self.hour), self.tz)
+
+
+@dataclass
+class Digest:
+    """A composed digest, before it becomes a message."""
+
+    subscriber: Subscriber
+    day: str  # the subscriber's local day
+    listing_day: str | None  # newest listing day covered
+    new_listings: bool
+    trending: list  # [TrendingItem]
+    searches: list[tuple[str, list]]  # [(query, [Hit])]
+
+    @property
+    def papers(self) -> int:
+        return len(self.trending) + sum(len(h) for _, h in self.searches)
+
+    @property
+    def subject(self) -> str:
+        if not self.new_listings:
+            return f"paperradar {self.day}: no new papers today"
+        return f"paperradar {self.day}: {self.papers} papers for you"
+
+
+class Digests:
+    """The digest service over a store and a search engine; ``settings`` is config's settings dict."""
+
+    def __init__(self, store: Store, engine: SearchEngine | None, settings: dict):
+        self.store = store
+        self.subs = store.subscriptions
+        self.engine = engine
+        self.mail = mail.MailSettings.from_settings(settings)
+
+    # -- links ------------------------------------------------------------------------------------------
+    def _token(self, purpose: str, sub: Subscriber, expires: int = 0) -> str:
+        return mail.make_token(self.mail.secret, purpose, sub.id, sub.nonce, expires)
+
+    def link(self, path: str, purpose: str, sub: Subscriber, expires: int = 0) -> str:
+        return f"{self.mail.base_url}{path}?token={self._token(purpose, sub, expires)}"
+
+    def subscriber_for(self, purpose: str, token: str, now: dt.datetime | None = None) -> Subscriber:
+        """The subscriber a signed link is for; InvalidToken if forged, stale or expired."""
+        if not self.mail.secret:
+            raise mail.MailNotConfigured("PAPERRADAR_SECRET_KEY is not set")
+        sid, _, _ = mail.parse_token(token)
+        sub = self.subs.get(sid)
+        if sub is None:
+            raise mail.InvalidToken("this link is not valid, or no longer valid")
+        mail.check_token(self.mail.secret, purpose, token, sub.nonce, utc(now).timestamp())
+        return sub
+
+    # -- subscribing ------------------------------------------------------------------------------------
+    def subscribe(self, email: str, prefs: Preferences, client: str = "", now: dt.datetime | None = None
+                  ) -> None:
+        """Double opt-in: record the request and queue a confirmation mail; nothing else is sent until the
+        address owner follows its link. The outcome is the same whether the address was known or not."""
+        self.mail.require()
+        email = (email or "").strip()
+        if len(email) > 254 or not EMAIL.match(email):
+            raise SubscribeError("that does not look like an e-mail address")
+        prefs = prefs.validate()
+        now = utc(now)
+        by_email, by_client = self.subs.record_request(email, client, stamp(now),
+                                                       stamp(now - dt.timedelta(days=1)))
+        if by_email > ADDRESS_LIMIT or by_client > CLIENT_LIMIT:
+            raise RateLimited("too many subscription requests; try again tomorrow")
+        sub = self.subs.upsert(email, trending=prefs.trending, searches=prefs.searches,
+                               max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz,
+                               nonce=secrets.token_hex(8), now=stamp(now))
+        expires = int(now.timestamp()) + mail.CONFIRM_TTL
+        context = {"sub": sub, "confirm_url": self.link("/confirm", "confirm", sub, expires),
+                   "manage_url": self.link("/subscription", "manage", sub),
+                   "already": sub.status == "active", "base_url": self.mail.base_url}
+        message_id = mail.new_message_id(self.mail)
+        message = mail.build_message(
+            self.mail, to=sub.email, subject="Confirm your paperradar digest", message_id=message_id,
+            text=TEMPLATES.get_template("confirm.txt").render(context),
+            html=TEMPLATES.get_template("confirm.html").render(context), date=now.timestamp())
+        self.subs.enqueue(sub.id, "confirm", stamp(now) + f"/{secrets.token_hex(4)}", sub.email, message_id,
+                          message, stamp(now))
+
+    def confirm(self, token: str, now: dt.datetime | None = None) -> Subscriber:
+        sub = self.subscriber_for("confirm", token, now)
+        if sub.status != "active":
+            self.subs.set_status(sub.id, "active", now=stamp(utc(now)))
+        return self.subs.get(sub.id)
+
+    def unsubscribe(self, token: str) -> Subscriber:
+        """One click, no questions (RFC 8058); idempotent."""
+        sub = self.subscriber_for("unsubscribe", token)
+        if sub.status != "unsubscribed":
+            self.subs.set_status(sub.id, "unsubscribed")
+        return self.subs.get(sub.id)
+
+    # -- composing --------------------------------------------------------------------------------------
+    @staticmethod
+    def local_day(sub: Subscriber, now: dt.datetime) -> tuple[str, dt.datetime]:
+        """The subscriber's local day now, and that day's delivery time (UTC)."""
+        zone = ZoneInfo(sub.tz)
+        local = now.astimezone(zone)
+        slot = dt.datetime.combine(local.date(), dt.time(sub.hour), tzinfo=zone).astimezone(dt.UTC)
+        return local.date().isoformat(), slot
+
+    def due(self, sub: Subscriber, now: dt.datetime) -> str | None:
+        """The local day whose digest is due now, or None: the day's hour has come, the day has no digest
+        yet, and the subscription was confirmed before that hour (the first digest is the next one)."""
+        day, slot = self.local_day(sub, now)
+        if now < slot or (sub.last_digest_day and sub.last_digest_day >= day):
+            return None
+        if sub.confirmed and sub.confirmed > stamp(slot):
+            return None
+        return day
+
+    def compose(self, sub: Subscriber, now: dt.datetime, day: str | None = None) -> Digest:
+        day = day or self.local_day(sub, now)[0]
+        latest = self.store.latest_day(day)
+        new = latest is not None and (sub.last_listing_day is None or latest > sub.last_listing_day)
+        top, found = [], []
+        if new:
+            since = latest if sub.last_listing_day is None else \
+                (dt.date.fromisoformat(sub.last_listing_day) + dt.timedelta(days=1)).isoformat()
+            candidates = [pid for pid, _, _ in self.store.trending_candidates(since, latest)]
+            if sub.trending:
+                top = trending.trending(self.store, "day", limit=sub.max_papers, now=now).items
+            for q in sub.searches:
+                found.append((q, self.engine.new_matches(q, candidates, limit=sub.max_papers)))
+        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found)
+
+    def render(self, digest: Digest) -> tuple[str, str]:
+        sub = digest.subscriber
+        context = {"d": digest, "base_url": self.mail.base_url,
+                   "unsubscribe_url": self.link("/unsubscribe", "unsubscribe", sub),
+                   "manage_url": self.link("/subscription", "manage", sub)}
+        return (TEMPLATES.get_template("digest.txt").render(context),
+                TEMPLATES.get_template("digest.html").render(context))
+
+    def message(self, digest: Digest, now: dt.datetime) -> tuple[str, bytes]:
+        text, html = self.render(digest)
+        message_id = mail.new_message_id(self.mail)
+        return message_id, mail.build_message(
+            self.mail, to=digest.subscriber.email, subject=digest.subject, text=text, html=html,
+            message_id=message_id, date=now.timestamp(),
+            unsubscribe_url=self.link("/unsubscribe", "unsubscribe", digest.subscriber))
+
+    def compose_due(self, now: dt.datetime | None = None) -> int:
+        """Compose every digest due at ``now`` into the outbox; returns how many were queued."""
+        self.mail.require()
+        now = utc(now)
+        queued = 0
+        for sub in self.subs.active():
+            day = self.due(sub, now)
+            if day is None or self.subs.has_mail(sub.id, "digest", day):
+                continue
+            digest = self.compose(sub, now, day)
+            message_id, message = self.message(digest, now)
+            if self.subs.enqueue(sub.id, "digest", day, sub.email, message_id, message, stamp(now),
+                                 digest_cursor=(day, digest.listing_day)):
+                queued += 1
+        return queued
+
+    # -- sending ------------------------------------------------------------------------------------------
+    @staticmethod
+    def worker_id() -> str:
+        return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    @staticmethod
+    def _alive(worker: str | None) -> bool:
+        try:
+            host, pid, _ = (worker or "").split(":")
+        except ValueError:
+            return False
+        if host != socket.gethostname():
+            return True  # another machine's sender: trust its lease
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def send_due(self, now: dt.datetime | None = None, limit: int | None = None) -> dict[str, int]:
+        """Deliver the queued mails that are due; returns counts of sent / retry / failed / bouncing."""
+        self.mail.require()
+        now = utc(now)
+        counts = {"sent": 0, "retry": 0, "failed": 0, "bouncing": 0, "requeued": 0}
+        counts["requeued"] = self.subs.requeue_abandoned(stamp(now), stamp(now - LEASE), self._alive)
+        worker = self.worker_id()
+        conn: mail.SmtpConnection | None = None
+        try:
+            while limit is None or counts["sent"] < limit:
+                m = self.subs.claim(worker, stamp(now))
+                if m is None:
+                    break
+                try:
+                    if conn is None:
+                        conn = mail.SmtpConnection(self.mail).__enter__()
+                    conn.send(m.recipient, m.message)
+                except mail.TransientMailError as e:
+                    if conn is not None and conn.smtp is None:  # the session broke
+                        conn = None
+                    if m.attempts >= MAX_ATTEMPTS:
+                        self.subs.mark_failed(m.id, f"gave up: {e}", bounce_limit=10**9)
+                        counts["failed"] += 1
+                    else:
+                        delay = min(60 * 2 ** (m.attempts - 1), 6 * 3600)
+                        self.subs.mark_retry(m.id, str(e), stamp(now + dt.timedelta(seconds=delay)))
+                        counts["retry"] += 1
+                    if conn is None:
+                        break  # the server is unreachable: the rest waits for the next run
+                    continue
+                except mail.PermanentMailError as e:
+                    counts["failed"] += 1
+                    counts["bouncing"] += self.subs.mark_failed(m.id, str(e), bounce_limit=BOUNCE_LIMIT)
+                    continue
+                self.subs.mark_sent(m.id, stamp(utc()))
+                counts["sent"] += 1
+        finally:
+            if conn is not None:
+                conn.close()
+        return counts
+
+    def run(self, now: dt.datetime | None = None) -> dict[str, int]:
+        """What `paperradar digest send` does: compose what is due, then deliver the outbox."""
+        queued = self.compose_due(now)
+        return {"composed": queued, **self.send_due(now)}
