@@ -449,8 +449,10 @@ def eval_command(folder, split, mode, as_json) -> None:
               help="With an empty store, load the bundled demo corpus (default: ask, on a terminal).")
 @click.option("--no-index", is_flag=True, help="Serve without first indexing what the store has new.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+@click.option("--digest-schedule", type=click.IntRange(0, 86400), default=0, metavar="SECONDS",
+              help="Also run `digest send` in this process every SECONDS (0: off; use cron instead).")
 @click.pass_context
-def serve(ctx, host, port, workers, demo, no_index, access_log) -> None:
+def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule) -> None:
     """Serve the web app and the JSON API (search, papers, trending, feeds)."""
     import os
 
@@ -473,9 +475,115 @@ def serve(ctx, host, port, workers, demo, no_index, access_log) -> None:
         _update_indexes(_engine(ctx))
     os.environ["PAPERRADAR_DATA_DIR"] = str(config.data_dir(ctx.obj["data_dir"]))  # for the workers
     shown = "localhost" if host in ("0.0.0.0", "::") else host
+    if digest_schedule:
+        from .mail import MailSettings
+        from .web.app import read_settings
+
+        MailSettings.from_settings(read_settings()).require()  # fail now, not in a thread later
+        _digest_loop(ctx.obj["data_dir"], digest_schedule)
+        click.echo(f"paperradar: sending due digests every {digest_schedule} s")
     click.echo(f"paperradar: serving at http://{shown}:{port}/ (Ctrl-C to stop)")
     uvicorn.run("paperradar.web.app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, access_log=access_log, log_level="info")
+
+
+@cli.group("digest")
+def digest_group() -> None:
+    """Daily digests: send what is due (cron-friendly), preview one."""
+
+
+def _digests(ctx: click.Context, with_engine: bool = True):
+    from .digest import Digests
+    from .web.app import read_settings
+
+    store = _open_store(ctx)
+    return Digests(store, _engine_over(store) if with_engine else None, read_settings())
+
+
+def _engine_over(store):
+    from .search import SearchEngine
+
+    return SearchEngine(store)
+
+
+def _parse_at(at: str | None):
+    import datetime as dt
+
+    if not at:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{at!r} is not an ISO time such as 2026-06-17T08:00:00Z",
+                                 param_hint="--at") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@digest_group.command("send")
+@click.option("--at", help="Act as if it were this time (ISO 8601, UTC unless it says otherwise).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def digest_send(ctx, at, as_json) -> None:
+    """Compose the digests due now (or --at) into the outbox, then send the outbox (retries included).
+
+    Safe to run from cron or a systemd timer as often as you like (every 15 minutes is good): each
+    subscriber gets one digest per local day, and each mail is sent at most once, even with several
+    runs at the same time.
+    """
+    counts = _digests(ctx).run(_parse_at(at))
+    if as_json:
+        click.echo(json.dumps(counts))
+    else:
+        click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@digest_group.command("preview")
+@click.argument("email")
+@click.option("--at", help="Compose as if it were this time (ISO 8601).")
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the text part.")
+@click.pass_context
+def digest_preview(ctx, email, at, as_html) -> None:
+    """Print the digest EMAIL would get now (nothing is queued or sent)."""
+    from .errors import NotFound
+    from .mail import MailSettings
+
+    d = _digests(ctx)
+    sub = d.subs.by_email(email)
+    if sub is None:
+        raise NotFound(f"no subscriber {email!r}")
+    if d.mail.secret is None:  # links need the key; a preview may show placeholders instead
+        d.mail = MailSettings(**{**d.mail.__dict__, "secret": b"preview-only"})
+    from .digest import utc
+
+    text, html = d.render(d.compose(sub, utc(_parse_at(at))))
+    click.echo(html if as_html else text)
+
+
+def _digest_loop(data_dir: str | None, every: int) -> None:
+    """The in-process scheduler of `serve --digest-schedule`: run the digest job every ``every`` seconds."""
+    import logging
+    import threading
+
+    from .digest import Digests
+    from .web.app import read_settings
+
+    log = logging.getLogger("paperradar.digest")
+
+    def loop() -> None:
+        store = Store.open(data_dir)
+        digests = Digests(store, _engine_over(store), read_settings())
+        while True:
+            try:
+                counts = digests.run()
+                if any(counts.values()):
+                    log.warning("digest run: %s", counts)
+            except PaperradarError as e:
+                log.warning("digest run failed: %s", e)
+            except Exception:
+                log.exception("digest run failed")
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="digest-scheduler", daemon=True).start()
 
 
 def main() -> None:
