@@ -72,15 +72,19 @@ class Preferences:
             parse_query(q)  # a QueryError says what is wrong with it
         if not self.trending and not searches:
             raise SubscribeError("choose trending papers, a saved search, or both")
-        if not 1 <= int(self.max_papers) <= MAX_PAPERS:
+        try:
+            max_papers, hour = int(self.max_papers), int(self.hour)
+        except (TypeError, ValueError):
+            raise SubscribeError("papers per section and the hour must be whole numbers") from None
+        if not 1 <= max_papers <= MAX_PAPERS:
             raise SubscribeError(f"papers per section must be 1 to {MAX_PAPERS}")
-        if not 0 <= int(self.hour) <= 23:
+        if not 0 <= hour <= 23:
             raise SubscribeError("the hour of delivery must be 0 to 23")
         try:
             ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise SubscribeError(f"unknown time zone {self.tz!r}; use a name like Europe/Paris") from None
-        return Preferences(bool(self.trending), searches, int(self.max_papers), int(self.hour), self.tz)
+        return Preferences(bool(self.trending), searches, max_papers, hour, self.tz)
 
 
 @dataclass
@@ -102,7 +106,8 @@ class Digest:
     def subject(self) -> str:
         if not self.new_listings:
             return f"paperradar {self.day}: no new papers today"
-        return f"paperradar {self.day}: {self.papers} papers for you"
+        n = self.papers
+        return f"paperradar {self.day}: {n} paper{'' if n == 1 else 's'} for you"
 
 
 class Digests:
@@ -115,11 +120,14 @@ class Digests:
         self.mail = mail.MailSettings.from_settings(settings)
 
     # -- links ------------------------------------------------------------------------------------------
-    def _token(self, purpose: str, sub: Subscriber, expires: int = 0) -> str:
+    def token(self, purpose: str, sub: Subscriber, expires: int = 0) -> str:
+        """A signed token for a link (purposes: confirm, unsubscribe, manage)."""
+        if not self.mail.secret:
+            raise mail.MailNotConfigured("mail is not configured: set PAPERRADAR_SECRET_KEY")
         return mail.make_token(self.mail.secret, purpose, sub.id, sub.nonce, expires)
 
     def link(self, path: str, purpose: str, sub: Subscriber, expires: int = 0) -> str:
-        return f"{self.mail.base_url}{path}?token={self._token(purpose, sub, expires)}"
+        return f"{self.mail.base_url}{path}?token={self.token(purpose, sub, expires)}"
 
     def subscriber_for(self, purpose: str, token: str, now: dt.datetime | None = None) -> Subscriber:
         """The subscriber a signed link is for; InvalidToken if forged, stale or expired."""
@@ -139,7 +147,8 @@ class Digests:
         address owner follows its link. The outcome is the same whether the address was known or not."""
         self.mail.require()
         email = (email or "").strip()
-        if len(email) > 254 or not EMAIL.match(email):
+        # ASCII only: delivery does not negotiate SMTPUTF8, and smtplib cannot put such an address on the wire
+        if len(email) > 254 or not (email.isascii() and email.isprintable()) or not EMAIL.match(email):
             raise SubscribeError("that does not look like an e-mail address")
         prefs = prefs.validate()
         now = utc(now)
@@ -194,19 +203,35 @@ class Digests:
             return None
         return day
 
-    def compose(self, sub: Subscriber, now: dt.datetime, day: str | None = None) -> Digest:
+    def compose(self, sub: Subscriber, now: dt.datetime, day: str | None = None, *,
+                shared: dict | None = None) -> Digest:
+        """``shared``: a dict that compose_due passes to every compose of one run (one ``now``), so the
+        work that is the same for many subscribers (the day's candidates and trending ranking, a popular
+        saved search over the same new papers) is done once per run instead of once per subscriber."""
+        memo = {} if shared is None else shared
+
+        def once(key: tuple, compute):
+            if key not in memo:
+                memo[key] = compute()
+            return memo[key]
+
         day = day or self.local_day(sub, now)[0]
-        latest = self.store.latest_day(day)
+        latest = once(("latest", day), lambda: self.store.latest_day(day))
         new = latest is not None and (sub.last_listing_day is None or latest > sub.last_listing_day)
         top, found = [], []
         if new:
             since = latest if sub.last_listing_day is None else \
                 (dt.date.fromisoformat(sub.last_listing_day) + dt.timedelta(days=1)).isoformat()
-            candidates = [pid for pid, _, _ in self.store.trending_candidates(since, latest)]
+            candidates = once(("candidates", since, latest),
+                              lambda: [pid for pid, _, _ in self.store.trending_candidates(since, latest)])
             if sub.trending:
-                top = trending.trending(self.store, "day", limit=sub.max_papers, now=now).items
+                top = once(("trending", sub.max_papers),
+                           lambda: trending.trending(self.store, "day", limit=sub.max_papers, now=now).items)
             for q in sub.searches:
-                found.append((q, self.engine.new_matches(q, candidates, limit=sub.max_papers)))
+                hits = once(("search", q, since, latest, sub.max_papers),
+                            lambda q=q: self.engine.new_matches(q, candidates, limit=sub.max_papers,
+                                                               since=since))
+                found.append((q, hits))
         return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found)
 
     def render(self, digest: Digest) -> tuple[str, str]:
@@ -230,11 +255,12 @@ class Digests:
         self.mail.require()
         now = utc(now)
         queued = 0
+        shared: dict = {}
         for sub in self.subs.active():
             day = self.due(sub, now)
             if day is None or self.subs.has_mail(sub.id, "digest", day):
                 continue
-            digest = self.compose(sub, now, day)
+            digest = self.compose(sub, now, day, shared=shared)
             message_id, message = self.message(digest, now)
             if self.subs.enqueue(sub.id, "digest", day, sub.email, message_id, message, stamp(now),
                                  digest_cursor=(day, digest.listing_day)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.policy
 import hashlib
 import hmac
+import re
 import smtplib
 import ssl
 import time
@@ -73,6 +74,9 @@ class MailSettings:
 
 
 # -- signed links -------------------------------------------------------------------------------------------
+_TOKEN = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})\.([0-9a-f]{40})", re.ASCII)
+
+
 def make_token(secret: bytes, purpose: str, sid: int, nonce: str, expires: int = 0) -> str:
     """``<id>.<expiry>.<mac>``: the MAC covers the purpose, the subscriber's current nonce and the expiry,
     so a token cannot be forged, reused for another purpose, or used after the subscriber starts over."""
@@ -81,11 +85,12 @@ def make_token(secret: bytes, purpose: str, sid: int, nonce: str, expires: int =
 
 
 def parse_token(token: str) -> tuple[int, int, str]:
-    try:
-        sid, expires, mac = (token or "").split(".")
-        return int(sid), int(expires), mac
-    except ValueError:
-        raise InvalidToken("this link is not valid (it may be incomplete: copy the whole link)") from None
+    # Strict: a forged id too large for SQLite, or a non-ASCII MAC (which hmac.compare_digest refuses
+    # with TypeError), must be an InvalidToken like any other bad link, not a server error.
+    found = _TOKEN.fullmatch(token or "")
+    if found is None:
+        raise InvalidToken("this link is not valid (it may be incomplete: copy the whole link)")
+    return int(found[1]), int(found[2]), found[3]
 
 
 def check_token(secret: bytes, purpose: str, token: str, nonce: str, now: float | None = None) -> None:
@@ -147,11 +152,18 @@ class SmtpConnection:
         return self
 
     def send(self, recipient: str, message: bytes) -> None:
+        if not recipient.isascii():  # smtplib would raise UnicodeEncodeError mid-transaction (no SMTPUTF8)
+            raise PermanentMailError(f"cannot send to {recipient!r}: not an ASCII address")
         try:
             refused = self.smtp.sendmail(self.settings.sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused as e:
             code, reply = next(iter(e.recipients.values()))
             raise (PermanentMailError if code >= 500 else TransientMailError)(f"{code} {reply!r}") from None
+        except smtplib.SMTPSenderRefused as e:
+            # The server refuses our sender (relay or From: misconfiguration), not the recipient: retry
+            # later instead of counting a bounce against every subscriber.
+            raise TransientMailError(f"the SMTP server refused the sender {e.sender}: {e.smtp_code} "
+                                     f"{e.smtp_error!r}") from None
         except smtplib.SMTPResponseException as e:
             raise (PermanentMailError if e.smtp_code >= 500 else TransientMailError)(
                 f"{e.smtp_code} {e.smtp_error!r}") from None

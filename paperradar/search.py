@@ -6,6 +6,7 @@ The engine owns two derived indexes in ``<data dir>/index/`` — ``lexical/`` (t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -294,17 +295,26 @@ class SearchEngine:
                 "abstract": highlight_spans(p.abstract, q, "abstract")}
 
     def new_matches(self, text: str, candidates: list[int], limit: int = 10,
-                    min_similarity: float = DIGEST_MIN_SIMILARITY) -> list[Hit]:
+                    min_similarity: float = DIGEST_MIN_SIMILARITY, since: str | None = None) -> list[Hit]:
         """The best of ``candidates`` (paper ids, e.g. the papers listed since a subscriber's last digest)
         for a saved search, leaving weak matches out: a paper qualifies by matching the query lexically
         (its words, phrases and filters) or by an embedding similarity of at least ``min_similarity``.
-        The qualifying papers are ranked like search (convex fusion)."""
+        The qualifying papers are ranked like search (convex fusion). ``since`` (a day) narrows the
+        lexical side to papers listed from then on, so it looks among the new papers, not the whole store.
+        """
         q = parse_query(text)
         allowed = set(candidates)
         if not allowed:
             return []
-        lexical = [(pid, s) for pid, s in self.lexical.search(q, limit=max(CANDIDATES, 4 * limit))
+        lexical_q = dataclasses.replace(q, since=max(q.since or "", since)) if since else q
+        lexical = [(pid, s) for pid, s in self.lexical.search(lexical_q, limit=max(CANDIDATES, 4 * limit))
                    if pid in allowed]
+        if lexical and q.terms:
+            # A lexical match qualifies only with every free word: the engine's OR lets one common word,
+            # or a stopword the analyzer keeps ("on", "the"), bring in an off-topic paper.
+            every_word = dataclasses.replace(q, phrases=q.phrases + q.terms)
+            papers = {p.id: p for p in self.store.get_many(pid for pid, _ in lexical)}
+            lexical = [(pid, s) for pid, s in lexical if pid in papers and _matches(papers[pid], every_word)]
         dense: list[tuple[int, float]] = []
         if q.text.strip():
             sims = self.vectors.similarities(self._embed_query(q.text), sorted(allowed))

@@ -226,6 +226,7 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._tx_lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN ourselves, so a batch is exactly one transaction.
@@ -331,17 +332,22 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A write transaction (BEGIN IMMEDIATE): all or nothing, one writer at a time."""
-        if self.db.in_transaction:  # nested: the outer transaction decides
-            yield
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        """A write transaction (BEGIN IMMEDIATE): all or nothing, one writer at a time.
+
+        Threads sharing this Store take turns (the write connection is shared): without the lock a
+        second thread would see the first one's open transaction and silently join it.
+        """
+        with self._tx_lock:
+            if self.db.in_transaction:  # nested, in this thread: the outer transaction decides
+                yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # -- state ---------------------------------------------------------------------------------------
     def get_state(self, key: str) -> dict | None:
@@ -578,12 +584,12 @@ class Store:
         """
         end = until + "\uffff"
         # Two index range scans (announced; submitted of papers never announced), not one OR that
-        # would walk every paper without an announcement date.
+        # would walk every paper without an announcement date ("+" keeps SQLite off the announced index).
         return self._r.execute(
             f"SELECT p.id, {_VOTES}, substr(p.announced, 1, 10) FROM papers p "
             "WHERE p.announced >= ? AND p.announced <= ? "
             f"UNION ALL SELECT p.id, {_VOTES}, substr(p.submitted, 1, 10) FROM papers p "
-            "WHERE p.submitted >= ? AND p.submitted <= ? AND p.announced IS NULL",
+            "WHERE p.submitted >= ? AND p.submitted <= ? AND +p.announced IS NULL",  # +: not that index
             (since, end, since, end)).fetchall()
 
     def vote_totals(self, ids: Iterable[int]) -> dict[int, int]:
@@ -748,6 +754,10 @@ class SubscriptionStore:
                 if row[1] in ("unsubscribed", "bouncing"):  # starts over: pending until confirmed again
                     self.db.execute("UPDATE subscribers SET status = 'pending', bounces = 0, nonce = ? "
                                     "WHERE id = ?", (nonce, sid))
+                    # digests still queued from before carry links signed with the old nonce: drop them
+                    self.db.execute("UPDATE outbox SET status = 'failed', last_error = 'superseded: the "
+                                    "subscriber started over' WHERE subscriber_id = ? AND kind = 'digest' "
+                                    "AND status = 'queued'", (sid,))
             if row is None or row[1] != "active":
                 self._set_preferences(sid, trending, searches, max_papers, hour, tz)
         return self.get(sid)
@@ -820,7 +830,7 @@ class SubscriptionStore:
                 "attempts = attempts + 1 "
                 "WHERE id = (SELECT o.id FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
                 "WHERE o.status = 'queued' AND o.next_attempt <= ? "
-                "AND (s.status IN ('active', 'pending') OR o.kind = 'confirm') "
+                "AND (s.status = 'active' OR o.kind = 'confirm') "
                 "ORDER BY o.next_attempt, o.id LIMIT 1) "
                 "RETURNING id, subscriber_id, kind, day, recipient, message_id, message, attempts",
                 (worker, now, now)).fetchone()

@@ -1,5 +1,6 @@
 """The web app: FastAPI over the core (store, search engine, trending). Pages in pages.py, the JSON API
-in api.py, Atom feeds in feeds.py; this module builds the app and translates errors, once, for all of them.
+in api.py, Atom feeds in feeds.py, digest subscriptions in subscribe.py; this module builds the app and
+translates errors, once, for all of them.
 
     uvicorn --factory paperradar.web.app:create_app_from_env     (what `paperradar serve` runs)
 """
@@ -114,6 +115,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
         if warm and store.count():
             engine.warm(dense=True)  # the first visitor should not wait for the model to load
         yield
+        await anyio.to_thread.run_sync(app.state.courier.wait)  # a mail being delivered gets to finish
 
     app = FastAPI(title="paperradar", version=__version__, lifespan=lifespan,
                   description="Search, related papers, trending and feeds over a self-hosted paper store.",
@@ -121,10 +123,13 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.state.services = services
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from . import api, feeds, pages
+    from . import api, feeds, pages, subscribe
 
+    app.state.courier = subscribe.Courier(store.path, settings)
     app.include_router(pages.router)
+    app.include_router(subscribe.router)
     app.include_router(api.router)
+    app.include_router(subscribe.api)
     app.include_router(feeds.router)
     _install_error_handlers(app)
     # Outermost last: headers on everything, including 413/429 answers.

@@ -11,6 +11,7 @@ import math
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
@@ -116,6 +117,12 @@ def home(request: Request):
             trend = week if any(i.votes for i in week.items) else trend
         newest = svc.store.newest(limit=10)
     return render(request, "home.html", {"count": count, "trending": trend, "newest": newest})
+
+
+@router.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it on pages without a <link rel=icon>: the digest preview, JSON opened in a tab."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/search")
