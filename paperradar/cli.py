@@ -479,7 +479,7 @@ def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule)
         from .mail import MailSettings
         from .web.app import read_settings
 
-        MailSettings.from_settings(read_settings()).require()  # fail now, not in a thread later
+        MailSettings.from_settings(read_settings(data_dir=config.data_dir(ctx.obj["data_dir"]))).require()
         _digest_loop(ctx.obj["data_dir"], digest_schedule)
         click.echo(f"paperradar: sending due digests every {digest_schedule} s")
     click.echo(f"paperradar: serving at http://{shown}:{port}/ (Ctrl-C to stop)")
@@ -493,11 +493,13 @@ def digest_group() -> None:
 
 
 def _digests(ctx: click.Context, with_engine: bool = True):
+    from . import config
     from .digest import Digests
     from .web.app import read_settings
 
     store = _open_store(ctx)
-    return Digests(store, _engine_over(store) if with_engine else None, read_settings())
+    return Digests(store, _engine_over(store) if with_engine else None,
+                   read_settings(data_dir=config.data_dir(ctx.obj["data_dir"])))
 
 
 def _engine_over(store):
@@ -571,7 +573,7 @@ def _digest_loop(data_dir: str | None, every: int) -> None:
 
     def loop() -> None:
         store = Store.open(data_dir)
-        digests = Digests(store, _engine_over(store), read_settings())
+        digests = Digests(store, _engine_over(store), read_settings(data_dir=store.path.parent))
         while True:
             try:
                 counts = digests.run()

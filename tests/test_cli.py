@@ -296,3 +296,33 @@ def test_serve_without_a_terminal_does_not_load_the_demo_unasked(tmp_path):
     text = out.decode()
     assert "the store is empty; load papers with `paperradar ingest demo`" in text
     assert "added" not in text
+
+
+def test_serve_digest_schedule_sends_from_the_outbox(tmp_path):
+    """`serve --digest-schedule 1` runs the digest job in-process: a queued confirmation reaches a real SMTP
+    server without any `digest send`; a settings file in the data directory supplies the mail settings."""
+    from mailsink import MailSink
+
+    from paperradar.digest import Digests, Preferences
+    from paperradar.store import Store
+    from paperradar.web.app import read_settings
+
+    data = tmp_path / "data"
+    with MailSink() as sink:
+        data.mkdir()
+        (data / "settings.toml").write_text("".join(f'{k.removeprefix("PAPERRADAR_").lower()} = "{v}"\n'
+                                                    for k, v in sink.env.items()))
+        with Store(data / "paperradar.sqlite3") as store:
+            Digests(store, None, read_settings(data_dir=data)).subscribe("ada@example.org", Preferences())
+        port = _free_port()
+        env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data)}
+        proc = subprocess.Popen([*PAPERRADAR, "serve", "--no-index", "--port", str(port), "--no-access-log",
+                                 "--digest-schedule", "1"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            mail = sink.wait_for("ada@example.org", timeout=60)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out = proc.communicate(timeout=60)[0].decode()
+        assert mail["Subject"] == "Confirm your paperradar digest"
+        assert "sending due digests every 1 s" in out and "Traceback" not in out

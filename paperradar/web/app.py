@@ -92,16 +92,16 @@ class Services:
             yield
 
 
-def read_settings(env: dict[str, str] | None = None) -> dict:
-    return {s.name: config.get(s.name, env) for s in config.SETTINGS}
+def read_settings(env: dict[str, str] | None = None, data_dir: Path | None = None) -> dict:
+    return config.read_all(env, data_dir)
 
 
 def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None = None,
                engine: SearchEngine | None = None, warm: bool = True) -> FastAPI:
     """The app over the store in ``data_dir``; ``env`` overrides the environment (tests), ``engine``
     lets tests share one loaded model between apps."""
-    settings = read_settings(env)
-    data_dir = config.data_dir(str(data_dir) if data_dir else settings["data_dir"])
+    data_dir = config.data_dir(str(data_dir) if data_dir else str(config.get("data_dir", env)))
+    settings = read_settings(env, data_dir)
     store = engine.store if engine else Store.open(data_dir)
     engine = engine or SearchEngine(store, embed_threads=1)
     services = Services(store=store, engine=engine, data_dir=data_dir, settings=settings,
