@@ -326,3 +326,45 @@ def test_serve_digest_schedule_sends_from_the_outbox(tmp_path):
             out = proc.communicate(timeout=60)[0].decode()
         assert mail["Subject"] == "Confirm your paperradar digest"
         assert "sending due digests every 1 s" in out and "Traceback" not in out
+
+
+def test_digest_preview_and_send_from_the_command_line(tmp_path, web_data):
+    """`digest preview EMAIL` prints the digest without queuing it; `digest send --at` sends the
+    confirmation and, the next morning, the digest; a bad --at is a one-line usage error."""
+    import datetime as dt
+    import shutil
+
+    from mailsink import MailSink
+
+    from paperradar.digest import Digests, Preferences
+    from paperradar.store import Store
+    from paperradar.web.app import read_settings
+
+    data = tmp_path / "data"
+    shutil.copytree(web_data, data)
+    with MailSink() as sink:
+        env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data), **sink.env}
+        settings = read_settings(env={k: v for k, v in env.items() if k.startswith("PAPERRADAR_")})
+        with Store(data / "paperradar.sqlite3") as store:
+            d = Digests(store, None, settings)
+            d.subscribe("ada@example.org", Preferences(searches=["graph networks"]),
+                        now=dt.datetime(2026, 6, 11, 15, tzinfo=dt.UTC))
+            sub = d.subs.by_email("ada@example.org")
+            d.subs.set_status(sub.id, "active", now="2026-06-11T15:00:00Z")
+
+        def cli_run(*args):
+            return subprocess.run([*PAPERRADAR, "digest", *args], env=env, capture_output=True, text=True,
+                                  timeout=300)
+
+        preview = cli_run("preview", "ada@example.org", "--at", "2026-06-12T08:30:00Z")
+        assert preview.returncode == 0, preview.stderr
+        assert "paperradar digest, 2026-06-12" in preview.stdout
+        assert "== Your search: graph networks ==" in preview.stdout
+        assert "Unsubscribe (one click): http://localhost:8000/unsubscribe?token=" in preview.stdout
+        assert cli_run("preview", "nobody@example.org").returncode == 1
+        sent = cli_run("send", "--at", "2026-06-12T08:30:00Z", "--json")
+        assert sent.returncode == 0, sent.stderr
+        assert json.loads(sent.stdout)["composed"] == 1 and json.loads(sent.stdout)["sent"] == 2  # + confirm
+        assert sink.wait_for("ada@example.org", n=2)["Subject"].startswith("paperradar 2026-06-12: ")
+        bad = cli_run("send", "--at", "tomorrow")
+        assert bad.returncode == 2 and "is not an ISO time" in bad.stderr and "Traceback" not in bad.stderr
