@@ -561,6 +561,21 @@ def digest_preview(ctx, email, at, as_html) -> None:
     click.echo(html if as_html else text)
 
 
+@digest_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def digest_status(ctx, as_json) -> None:
+    """Subscribers by status and the outbox by status (queued, sending, sent, failed)."""
+    with _open_store(ctx) as store:
+        subs = store.subscriptions
+        report = {"subscribers": subs.count_by_status(), "outbox": subs.outbox_counts()}
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    for title, counts in report.items():
+        click.echo(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"))
+
+
 def _digest_loop(data_dir: str | None, every: int) -> None:
     """The in-process scheduler of `serve --digest-schedule`: run the digest job every ``every`` seconds."""
     import logging

@@ -366,5 +366,7 @@ def test_digest_preview_and_send_from_the_command_line(tmp_path, web_data):
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["composed"] == 1 and json.loads(sent.stdout)["sent"] == 2  # + confirm
         assert sink.wait_for("ada@example.org", n=2)["Subject"].startswith("paperradar 2026-06-12: ")
+        status = json.loads(cli_run("status", "--json").stdout)
+        assert status == {"subscribers": {"active": 1}, "outbox": {"sent": 2}}
         bad = cli_run("send", "--at", "tomorrow")
         assert bad.returncode == 2 and "is not an ISO time" in bad.stderr and "Traceback" not in bad.stderr
