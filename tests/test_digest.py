@@ -463,18 +463,24 @@ def assert_each_once(sink: Sink, addresses: list[str]) -> None:
     assert sorted(m["To"] for m in sink.received) == sorted(addresses)
 
 
+def run_together(calls: list) -> list:
+    """Each call in its own thread, all at once; their results in order."""
+    results: list = [None] * len(calls)
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, calls[i]()))
+               for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
 def test_two_sender_threads_deliver_each_mail_once(open_digests, sink):
     d = open_digests()
     addresses = queue_digests(d, 50)
     sink.overlap = 2  # the first DATA waits for the second sender's session: they really run together
     senders = [open_digests() for _ in range(2)]  # each its own Store, like two cron jobs
-    counts: list[dict] = [{}, {}]
-    threads = [threading.Thread(target=lambda i=i: counts.__setitem__(i, senders[i].send_due(MORNING)))
-               for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    counts = run_together([lambda s=s: s.send_due(MORNING) for s in senders])
     assert len(sink.sessions) >= 2 and all(c["sent"] > 0 for c in counts), counts
     assert counts[0]["sent"] + counts[1]["sent"] == 50
     assert_each_once(sink, addresses)
@@ -689,13 +695,7 @@ def test_each_digest_is_composed_once(open_digests, sink):
     for address in queue:
         add_active(d, address, MORNING - 3 * DAY)
     composers = [open_digests() for _ in range(3)]
-    counts = [0, 0, 0]
-    threads = [threading.Thread(target=lambda i=i: counts.__setitem__(i, composers[i].compose_due(MORNING)))
-               for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    counts = run_together([lambda c=c: c.compose_due(MORNING) for c in composers])
     assert sum(counts) == 20
     assert d.compose_due(MORNING) == 0
     assert d.compose_due(MORNING + dt.timedelta(hours=15)) == 0  # later the same day

@@ -12,7 +12,6 @@ without them. Playwright's own browser downloads are not used.
 from __future__ import annotations
 
 import re
-import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import XSS_ABSTRACT, XSS_TITLE
+from conftest import XSS_ABSTRACT, XSS_TITLE, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
+    pytest.skip(reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
 expect = sync_api.expect
@@ -47,24 +46,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="module")
 def base_url(web_data, shared_engine):
     """The app, served by uvicorn on a free localhost port from a background thread."""
-    import uvicorn
-
     from paperradar.web.app import create_app
 
-    app = create_app(web_data, engine=shared_engine, env=NO_LIMIT)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(web_data, engine=shared_engine, env=NO_LIMIT)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

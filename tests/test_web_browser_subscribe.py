@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-import time
 
 import pytest
+from conftest import serve_in_thread
 from mailsink import MailSink, free_port, links
 from test_web_browser import _finish, browser, expect, open_tab  # noqa: F401 (browser: a fixture)
 
@@ -30,8 +29,6 @@ def sink():
 def server(tmp_path_factory, web_data, shared_engine, sink):
     """The app over a private copy of the corpus, with mail settings, served by uvicorn on a port chosen
     first, so that the links in mails (PAPERRADAR_BASE_URL) point at it."""
-    import uvicorn
-
     data = tmp_path_factory.mktemp("subscribe") / "data"
     shutil.copytree(web_data, data)
     port = free_port()
@@ -40,18 +37,8 @@ def server(tmp_path_factory, web_data, shared_engine, sink):
     engine = SearchEngine(store, embedder=shared_engine.embedder, embed_threads=1)
     app = create_app(data, engine=engine, warm=False,
                      env={"PAPERRADAR_RATE_LIMIT": "0", "PAPERRADAR_BASE_URL": base, **sink.env})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield base, app
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve_in_thread(app, port):
+        yield base, app
     engine.close()
     store.close()
 

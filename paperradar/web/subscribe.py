@@ -50,11 +50,6 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _token(d: Digests, purpose: str, sub: Subscriber) -> str:
-    """A signed token for ``sub`` (pages link within the site they are on, whatever base_url says)."""
-    return d.token(purpose, sub)
-
-
 class Courier:
     """Delivers the outbox soon after a request queued a mail: one background thread at a time, on its own
     database connection; a kick while it runs makes it go round once more. Failures are logged and left
@@ -204,7 +199,7 @@ def confirm(request: Request, token: str = Form("", max_length=TOKEN),
     with services(request).write_lock:
         sub = d.confirm(token)
     return render(request, "confirm.html", {"token": token, "sub": sub, "confirmed": True,
-                                            "manage_token": _token(d, "manage", sub)})
+                                            "manage_token": d.token("manage", sub)})
 
 
 @router.get("/unsubscribe")
@@ -233,7 +228,7 @@ def _manage(request: Request, d: Digests, sub: Subscriber, token: str, form: dic
             error: str | None = None, saved: bool = False, status: int = 200):
     return _page(request, "subscription.html", {
         "sub": sub, "token": token, "form": form, "error": error, "saved": saved,
-        "unsubscribe_token": _token(d, "unsubscribe", sub)}, status=status)
+        "unsubscribe_token": d.token("unsubscribe", sub)}, status=status)
 
 
 @router.post("/subscription")
