@@ -1,0 +1,136 @@
+"""The schema of the paper store: numbered migrations, applied in order by Store.migrate()."""
+
+from __future__ import annotations
+
+# Numbered migrations; each runs once, in order, recorded in schema_migrations. Never edit a released one:
+# append a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "papers",
+        """
+        CREATE TABLE papers (
+            id INTEGER PRIMARY KEY,          -- stable integer id, used by derived indexes
+            key TEXT NOT NULL UNIQUE,        -- arXiv id without version, or doi:..., or title:...
+            arxiv_id TEXT,
+            version INTEGER,
+            title TEXT NOT NULL,
+            title_norm TEXT NOT NULL,
+            abstract TEXT NOT NULL DEFAULT '',
+            authors TEXT NOT NULL DEFAULT '[]',     -- JSON array, in order
+            categories TEXT NOT NULL DEFAULT '[]',  -- JSON array, primary first
+            primary_category TEXT,
+            submitted TEXT,
+            updated TEXT,
+            announced TEXT,
+            comment TEXT,
+            journal_ref TEXT,
+            doi TEXT,
+            abs_url TEXT,
+            pdf_url TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',     -- JSON array of contributing source names
+            meta_rank INTEGER NOT NULL DEFAULT 0,   -- authority of the source that set the metadata
+            upvotes INTEGER,
+            first_seen TEXT NOT NULL,
+            seq INTEGER NOT NULL                    -- change sequence: bumped on every real change
+        );
+        CREATE INDEX papers_seq ON papers(seq);
+        CREATE INDEX papers_title_norm ON papers(title_norm);
+        CREATE INDEX papers_doi ON papers(lower(doi));
+        CREATE INDEX papers_announced ON papers(announced);
+        -- every normalized title a paper has been seen with, so a saved page still finds its paper
+        -- after arXiv renamed it in a new version
+        CREATE TABLE titles (
+            title_norm TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            PRIMARY KEY (title_norm, paper_id)
+        ) WITHOUT ROWID;
+        -- where a record without an arXiv id (key title:... or doi:...) from a source was merged, so
+        -- re-ingesting it lands on the same paper even when several papers share its title
+        CREATE TABLE record_links (
+            source TEXT NOT NULL,
+            record_key TEXT NOT NULL,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            PRIMARY KEY (source, record_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE state (
+            key TEXT PRIMARY KEY,   -- 'seq' (last change sequence), harvest checkpoints, index cursors
+            value TEXT NOT NULL
+        );
+        INSERT INTO state(key, value) VALUES ('seq', '0');
+        """,
+    ),
+    (
+        "votes",
+        """
+        -- Local votes, one row per (paper, voter). Imported votes (Hugging Face upvotes) stay in
+        -- papers.upvotes, the count the source reported. A paper's vote total is papers.upvotes plus its
+        -- rows here. `voter` is 'user:<id>' for a local account (the accounts feature). Other prefixes are
+        -- free for future voters (e.g. another instance).
+        CREATE TABLE votes (
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            voter TEXT NOT NULL,
+            created TEXT NOT NULL,
+            PRIMARY KEY (paper_id, voter)
+        ) WITHOUT ROWID;
+        CREATE INDEX votes_voter ON votes(voter);
+        CREATE INDEX papers_submitted ON papers(submitted);
+        """,
+    ),
+    (
+        "subscriptions",
+        """
+        -- Digest subscribers. status: pending (until the address owner confirms), active, unsubscribed,
+        -- bouncing (permanent delivery failures). Every mailed link is signed over the id and `nonce`.
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            status TEXT NOT NULL DEFAULT 'pending',
+            trending INTEGER NOT NULL DEFAULT 1,
+            max_papers INTEGER NOT NULL DEFAULT 10,
+            hour INTEGER NOT NULL DEFAULT 8,
+            tz TEXT NOT NULL DEFAULT 'UTC',
+            nonce TEXT NOT NULL,
+            created TEXT NOT NULL,
+            confirmed TEXT,
+            last_digest_day TEXT,       -- the subscriber's local day of the last digest composed
+            last_listing_day TEXT,      -- the newest listing day that digest covered
+            bounces INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE saved_searches (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            query TEXT NOT NULL
+        );
+        CREATE INDEX saved_searches_subscriber ON saved_searches(subscriber_id);
+        -- Every mail, composed once and sent at most once. (subscriber, kind, day) is unique: a digest
+        -- day cannot be composed twice, whatever runs at the same time.
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                 -- confirm | digest
+            day TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            message BLOB NOT NULL,              -- the whole RFC 5322 message
+            status TEXT NOT NULL DEFAULT 'queued',  -- queued | sending | sent | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_at TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (subscriber_id, kind, day)
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt);
+        -- subscribe requests, for the per-address and per-client rate limits
+        CREATE TABLE subscribe_requests (
+            email TEXT NOT NULL COLLATE NOCASE,
+            client TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX subscribe_requests_email ON subscribe_requests(email, at);
+        CREATE INDEX subscribe_requests_client ON subscribe_requests(client, at);
+        """,
+    ),
+]

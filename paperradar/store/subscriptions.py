@@ -1,0 +1,225 @@
+"""Subscribers, saved searches and the outbox of digest mail (the SQL behind paperradar.digest)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from . import Store
+
+
+# -- subscriptions and the outbox ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    status: str
+    trending: bool
+    max_papers: int
+    hour: int
+    tz: str
+    nonce: str
+    created: str
+    confirmed: str | None
+    last_digest_day: str | None
+    last_listing_day: str | None
+    bounces: int
+    searches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboxMail:
+    id: int
+    subscriber_id: int
+    kind: str
+    day: str
+    recipient: str
+    message_id: str
+    message: bytes
+    attempts: int
+
+
+_SUB_COLUMNS = ("id, email, status, trending, max_papers, hour, tz, nonce, created, confirmed, "
+                "last_digest_day, last_listing_day, bounces")
+
+
+class SubscriptionStore:
+    """Subscribers, saved searches and the outbox, in the paper store's database (see Store.subscriptions).
+
+    Claiming outbox mail is one UPDATE ... RETURNING inside BEGIN IMMEDIATE, so two senders (threads or
+    processes) never claim the same mail.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.store.db
+
+    def _sub(self, row: tuple) -> Subscriber:
+        searches = tuple(q for (q,) in self.store._r.execute(
+            "SELECT query FROM saved_searches WHERE subscriber_id = ? ORDER BY id", (row[0],)))
+        return Subscriber(*row[:3], bool(row[3]), *row[4:], searches=searches)
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        row = self.store._r.execute(f"SELECT {_SUB_COLUMNS} FROM subscribers WHERE id = ?",
+                                    (subscriber_id,)).fetchone()
+        return self._sub(row) if row else None
+
+    def by_email(self, email: str) -> Subscriber | None:
+        row = self.store._r.execute(f"SELECT {_SUB_COLUMNS} FROM subscribers WHERE email = ?",
+                                    (email,)).fetchone()
+        return self._sub(row) if row else None
+
+    def active(self) -> list[Subscriber]:
+        rows = self.store._r.execute(f"SELECT {_SUB_COLUMNS} FROM subscribers WHERE status = 'active' "
+                                     "ORDER BY id").fetchall()
+        searches: dict[int, list[str]] = {}
+        for sid, q in self.store._r.execute(
+                "SELECT s.subscriber_id, s.query FROM saved_searches s JOIN subscribers b "
+                "ON b.id = s.subscriber_id WHERE b.status = 'active' ORDER BY s.id"):
+            searches.setdefault(sid, []).append(q)
+        return [Subscriber(*r[:3], bool(r[3]), *r[4:], searches=tuple(searches.get(r[0], ())))
+                for r in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        return dict(self.store._r.execute("SELECT status, count(*) FROM subscribers GROUP BY status"))
+
+    def upsert(self, email: str, *, trending: bool, searches: list[str], max_papers: int, hour: int, tz: str,
+               nonce: str, now: str) -> Subscriber:
+        """Create a pending subscriber, or update the preferences of an existing one (its status is kept:
+        a new request for a confirmed address changes nothing until confirmed again)."""
+        with self.store.transaction():
+            row = self.db.execute("SELECT id, status FROM subscribers WHERE email = ?", (email,)).fetchone()
+            if row is None:
+                sid = self.db.execute(
+                    "INSERT INTO subscribers(email, trending, max_papers, hour, tz, nonce, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (email, int(trending), max_papers, hour, tz, nonce, now)).lastrowid
+            else:
+                sid = row[0]
+                if row[1] in ("unsubscribed", "bouncing"):  # starts over: pending until confirmed again
+                    self.db.execute("UPDATE subscribers SET status = 'pending', bounces = 0, nonce = ? "
+                                    "WHERE id = ?", (nonce, sid))
+                    # digests still queued from before carry links signed with the old nonce: drop them
+                    self.db.execute("UPDATE outbox SET status = 'failed', last_error = 'superseded: the "
+                                    "subscriber started over' WHERE subscriber_id = ? AND kind = 'digest' "
+                                    "AND status = 'queued'", (sid,))
+            if row is None or row[1] != "active":
+                self._set_preferences(sid, trending, searches, max_papers, hour, tz)
+        return self.get(sid)
+
+    def set_preferences(self, sid: int, *, trending: bool, searches: list[str], max_papers: int, hour: int,
+                        tz: str) -> None:
+        with self.store.transaction():
+            self._set_preferences(sid, trending, searches, max_papers, hour, tz)
+
+    def _set_preferences(self, sid, trending, searches, max_papers, hour, tz) -> None:
+        self.db.execute("UPDATE subscribers SET trending = ?, max_papers = ?, hour = ?, tz = ? WHERE id = ?",
+                        (int(trending), max_papers, hour, tz, sid))
+        self.db.execute("DELETE FROM saved_searches WHERE subscriber_id = ?", (sid,))
+        self.db.executemany("INSERT INTO saved_searches(subscriber_id, query) VALUES (?, ?)",
+                            [(sid, q) for q in searches])
+
+    def set_status(self, sid: int, status: str, *, now: str | None = None, nonce: str | None = None) -> None:
+        with self.store.transaction():
+            self.db.execute("UPDATE subscribers SET status = ?, confirmed = coalesce(?, confirmed), "
+                            "nonce = coalesce(?, nonce) WHERE id = ?",
+                            (status, now if status == "active" else None, nonce, sid))
+
+    def record_request(self, email: str, client: str, now: str, since: str) -> tuple[int, int]:
+        """Log a subscribe request; return how many this address and this client made since ``since``."""
+        with self.store.transaction():
+            self.db.execute("DELETE FROM subscribe_requests WHERE at < ?", (since,))
+            self.db.execute("INSERT INTO subscribe_requests(email, client, at) VALUES (?, ?, ?)",
+                            (email, client, now))
+            count = "SELECT count(*) FROM subscribe_requests WHERE {} = ? AND at >= ?"
+            by_email = self.db.execute(count.format("email"), (email, since)).fetchone()[0]
+            by_client = self.db.execute(count.format("client"), (client, since)).fetchone()[0]
+        return by_email, by_client
+
+    # -- outbox ----------------------------------------------------------------------------------------------
+    def enqueue(self, sid: int, kind: str, day: str, recipient: str, message_id: str, message: bytes,
+                now: str, *, digest_cursor: tuple[str, str | None] | None = None) -> bool:
+        """Queue a composed mail; False if (subscriber, kind, day) is already queued. A digest also moves
+        the subscriber's digest cursor (day, listing day) in the same transaction."""
+        with self.store.transaction():
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO outbox(subscriber_id, kind, day, recipient, message_id, message, "
+                "next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sid, kind, day, recipient, message_id, message, now, now))
+            if cur.rowcount and digest_cursor:
+                self.db.execute("UPDATE subscribers SET last_digest_day = ?, "
+                                "last_listing_day = coalesce(?, last_listing_day) WHERE id = ?",
+                                (*digest_cursor, sid))
+        return cur.rowcount == 1
+
+    def has_mail(self, sid: int, kind: str, day: str) -> bool:
+        return self.store._r.execute("SELECT 1 FROM outbox WHERE subscriber_id = ? AND kind = ? AND day = ?",
+                                     (sid, kind, day)).fetchone() is not None
+
+    def requeue_abandoned(self, now: str, lease_before: str, alive) -> int:
+        """Put back mails whose sender died mid-send: its process is gone (``alive(claimed_by)`` False) or
+        its lease ran out (claimed before ``lease_before``)."""
+        with self.store.transaction():
+            rows = self.db.execute("SELECT id, claimed_by, claimed_at FROM outbox WHERE status = 'sending'"
+                                   ).fetchall()
+            dead = [i for i, who, at in rows if at < lease_before or not alive(who)]
+            self.db.executemany("UPDATE outbox SET status = 'queued', next_attempt = ?, claimed_by = NULL "
+                                "WHERE id = ? AND status = 'sending'", [(now, i) for i in dead])
+        return len(dead)
+
+    def claim(self, worker: str, now: str) -> OutboxMail | None:
+        """Take the next due mail for sending (status 'sending'), or None."""
+        with self.store.transaction():
+            row = self.db.execute(
+                "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, "
+                "attempts = attempts + 1 "
+                "WHERE id = (SELECT o.id FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
+                "WHERE o.status = 'queued' AND o.next_attempt <= ? "
+                "AND (s.status = 'active' OR o.kind = 'confirm') "
+                "ORDER BY o.next_attempt, o.id LIMIT 1) "
+                "RETURNING id, subscriber_id, kind, day, recipient, message_id, message, attempts",
+                (worker, now, now)).fetchone()
+        return OutboxMail(*row) if row else None
+
+    def mark_sent(self, mail_id: int, now: str) -> None:
+        with self.store.transaction():
+            self.db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+                            (now, mail_id))
+            self.db.execute("UPDATE subscribers SET bounces = 0 WHERE id = "
+                            "(SELECT subscriber_id FROM outbox WHERE id = ?)", (mail_id,))
+
+    def mark_retry(self, mail_id: int, error: str, next_attempt: str) -> None:
+        with self.store.transaction():
+            self.db.execute("UPDATE outbox SET status = 'queued', claimed_by = NULL, last_error = ?, "
+                            "next_attempt = ? WHERE id = ?", (error[:500], next_attempt, mail_id))
+
+    def mark_failed(self, mail_id: int, error: str, *, bounce_limit: int) -> bool:
+        """A permanent failure: the mail is given up; the subscriber is marked bouncing after
+        ``bounce_limit`` of them in a row. Returns True if the subscriber is now bouncing."""
+        with self.store.transaction():
+            self.db.execute("UPDATE outbox SET status = 'failed', claimed_by = NULL, last_error = ? "
+                            "WHERE id = ?", (error[:500], mail_id))
+            sid = self.db.execute("SELECT subscriber_id FROM outbox WHERE id = ?", (mail_id,)).fetchone()[0]
+            bounces = self.db.execute("UPDATE subscribers SET bounces = bounces + 1 WHERE id = ? "
+                                      "RETURNING bounces", (sid,)).fetchone()[0]
+            if bounces >= bounce_limit:
+                self.db.execute("UPDATE subscribers SET status = 'bouncing' WHERE id = ?", (sid,))
+                return True
+        return False
+
+    def outbox_counts(self) -> dict[str, int]:
+        return dict(self.store._r.execute("SELECT status, count(*) FROM outbox GROUP BY status"))
+
+    def mails(self, sid: int | None = None) -> list[tuple]:
+        """(id, subscriber, kind, day, status, attempts, last_error) of outbox mails (operators, tests)."""
+        q = "SELECT id, subscriber_id, kind, day, status, attempts, last_error FROM outbox"
+        args: tuple = ()
+        if sid is not None:
+            q += " WHERE subscriber_id = ?"
+            args = (sid,)
+        return self.store._r.execute(q + " ORDER BY id", args).fetchall()
