@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import secrets
 import socket
 import threading
@@ -34,8 +33,6 @@ CLIENT_LIMIT = 20  # subscribe requests per client address per day
 LEASE = dt.timedelta(minutes=15)  # a mail claimed longer ago than this by a live-looking sender is retaken
 MAX_ATTEMPTS = 12  # transient failures before a mail is given up (about 2 days of backoff)
 BOUNCE_LIMIT = 3  # permanent failures in a row before an address is marked bouncing
-EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
                         autoescape=select_autoescape(["html"]), auto_reload=False)
 
@@ -97,10 +94,11 @@ class Digest:
     new_listings: bool
     trending: list  # [TrendingItem]
     searches: list[tuple[str, list]]  # [(query, [Hit])]
+    for_you: list = field(default_factory=list)  # [Recommendation], for subscribers with an account
 
     @property
     def papers(self) -> int:
-        return len(self.trending) + sum(len(h) for _, h in self.searches)
+        return len(self.trending) + sum(len(h) for _, h in self.searches) + len(self.for_you)
 
     @property
     def subject(self) -> str:
@@ -146,9 +144,8 @@ class Digests:
         """Double opt-in: record the request and queue a confirmation mail; nothing else is sent until the
         address owner follows its link. The outcome is the same whether the address was known or not."""
         self.mail.require()
-        email = (email or "").strip()
-        # ASCII only: delivery does not negotiate SMTPUTF8, and smtplib cannot put such an address on the wire
-        if len(email) > 254 or not (email.isascii() and email.isprintable()) or not EMAIL.match(email):
+        email = mail.valid_address(email)
+        if email is None:
             raise SubscribeError("that does not look like an e-mail address")
         prefs = prefs.validate()
         now = utc(now)
@@ -170,6 +167,28 @@ class Digests:
             html=TEMPLATES.get_template("confirm.html").render(context), date=now.timestamp())
         self.subs.enqueue(sub.id, "confirm", stamp(now) + f"/{secrets.token_hex(4)}", sub.email, message_id,
                           message, stamp(now))
+
+    def subscribe_verified(self, email: str, prefs: Preferences,
+                           now: dt.datetime | None = None) -> Subscriber:
+        """A signed-in user's subscription (their address is proven by the sign-in): created or updated
+        with these preferences, and active at once, with no confirmation mail."""
+        prefs = prefs.validate()
+        now = utc(now)
+        sub = self.subs.by_email(email)
+        if sub is None or sub.status != "active":
+            sub = self.subs.upsert(email, trending=prefs.trending, searches=prefs.searches,
+                                   max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz,
+                                   nonce=secrets.token_hex(8), now=stamp(now))
+            self.subs.set_status(sub.id, "active", now=stamp(now))
+        self.subs.set_preferences(sub.id, trending=prefs.trending, searches=prefs.searches,
+                                  max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz)
+        return self.subs.get(sub.id)
+
+    def stop(self, email: str) -> None:
+        """Unsubscribe a signed-in user's address (if subscribed)."""
+        sub = self.subs.by_email(email)
+        if sub is not None and sub.status != "unsubscribed":
+            self.subs.set_status(sub.id, "unsubscribed")
 
     def confirm(self, token: str, now: dt.datetime | None = None) -> Subscriber:
         sub = self.subscriber_for("confirm", token, now)
@@ -218,7 +237,7 @@ class Digests:
         day = day or self.local_day(sub, now)[0]
         latest = once(("latest", day), lambda: self.store.latest_day(day))
         new = latest is not None and (sub.last_listing_day is None or latest > sub.last_listing_day)
-        top, found = [], []
+        top, found, for_you = [], [], []
         if new:
             since = latest if sub.last_listing_day is None else \
                 (dt.date.fromisoformat(sub.last_listing_day) + dt.timedelta(days=1)).isoformat()
@@ -232,7 +251,20 @@ class Digests:
                             lambda q=q: self.engine.new_matches(q, candidates, limit=sub.max_papers,
                                                                since=since))
                 found.append((q, hits))
-        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found)
+            for_you = self._for_you(sub, candidates)
+        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found, for_you)
+
+    def _for_you(self, sub: Subscriber, candidates: list[int]) -> list:
+        """The subscriber's recommendations among the new papers, when the address has an account with a
+        library (the feed's model, or related papers below 3 saved ones; no trending filler: that is the
+        trending section's job)."""
+        from .recommend import Recommender
+
+        user = self.store.accounts.user_by_email(sub.email)
+        if user is None or self.engine is None or not self.store.accounts.saved_ids(user.id):
+            return []
+        feed = Recommender(self.store, self.engine).feed(user, limit=sub.max_papers, candidates=candidates)
+        return [r for r in feed.items if r.why != "trending"]
 
     def render(self, digest: Digest) -> tuple[str, str]:
         sub = digest.subscriber

@@ -73,6 +73,20 @@ class MailSettings:
             raise MailNotConfigured(f"PAPERRADAR_SMTP_TLS is {self.tls!r}; use none, starttls or ssl")
 
 
+# -- addresses ---------------------------------------------------------------------------------------------
+EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+
+
+def valid_address(email: str | None) -> str | None:
+    """The address stripped, or None when it does not look deliverable. ASCII only: delivery does not
+    negotiate SMTPUTF8, and smtplib cannot put such an address on the wire."""
+    email = (email or "").strip()
+    if len(email) > 254 or not (email.isascii() and email.isprintable()) or not EMAIL.match(email):
+        return None
+    return email
+
+
 # -- signed links -------------------------------------------------------------------------------------------
 _TOKEN = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})\.([0-9a-f]{40})", re.ASCII)
 
@@ -93,13 +107,16 @@ def parse_token(token: str) -> tuple[int, int, str]:
     return int(found[1]), int(found[2]), found[3]
 
 
-def check_token(secret: bytes, purpose: str, token: str, nonce: str, now: float | None = None) -> None:
+def check_token(secret: bytes, purpose: str, token: str, nonce: str, now: float | None = None,
+                again: str = "subscribe again") -> None:
+    """InvalidToken unless the token is this purpose's MAC over this nonce and has not expired; the
+    message for an expired link tells the reader what to do (``again``) to get a new one."""
     sid, expires, mac = parse_token(token)
     want = make_token(secret, purpose, sid, nonce, expires).rsplit(".", 1)[1]
     if not hmac.compare_digest(want, mac):
         raise InvalidToken("this link is not valid, or no longer valid")
     if expires and (now or time.time()) > expires:
-        raise InvalidToken("this link has expired; subscribe again to get a new one")
+        raise InvalidToken(f"this link has expired; {again} to get a new one")
 
 
 # -- messages -----------------------------------------------------------------------------------------------

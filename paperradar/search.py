@@ -105,6 +105,14 @@ def _matches(p: StoredPaper, q: Query) -> bool:
     return True
 
 
+def filter_papers(papers: list[StoredPaper], text: str) -> list[StoredPaper]:
+    """The papers that contain every word of a query and satisfy its filters and exclusions (search inside
+    a small set, e.g. a user's library, without an index). QueryError for a malformed query."""
+    q = parse_query(text)
+    every_word = dataclasses.replace(q, phrases=q.phrases + q.terms)
+    return [p for p in papers if _matches(p, every_word)]
+
+
 class SearchEngine:
     """Hybrid search over a store. ``embedder`` defaults to the bundled MiniLM (loaded on first use)."""
 

@@ -154,6 +154,25 @@ class VectorIndex:
         row = self._row.get(paper_id)
         return None if row is None else np.asarray(self._f16[row], dtype=np.float32)
 
+    def ids(self) -> list[int]:
+        return self._ids.tolist()
+
+    def rows(self, ids) -> tuple[list[int], np.ndarray]:
+        """(the ids that have a vector, their vectors as a float32 matrix), in the order given."""
+        present = [(pid, self._row[pid]) for pid in ids if pid in self._row]
+        if not present:
+            return [], np.zeros((0, self.dim), dtype=np.float32)
+        m = np.asarray(self._f16[np.array([r for _, r in present])], dtype=np.float32)
+        return [pid for pid, _ in present], m
+
+    def sample(self, n: int, seed: int) -> tuple[list[int], np.ndarray]:
+        """Up to ``n`` papers drawn at random (reproducibly, by ``seed``): (ids, float32 vectors)."""
+        total = len(self._ids)
+        if total == 0:
+            return [], np.zeros((0, self.dim), dtype=np.float32)
+        picks = np.sort(np.random.default_rng(seed).choice(total, size=min(n, total), replace=False))
+        return self._ids[picks].tolist(), np.asarray(self._f16[picks], dtype=np.float32)
+
     def similarities(self, query: np.ndarray, ids: list[int]) -> list[tuple[int, float]]:
         """Cosine similarity of ``query`` to each of ``ids`` that has a vector (exact; for small sets)."""
         rows = [(pid, self._row[pid]) for pid in ids if pid in self._row]

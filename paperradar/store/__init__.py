@@ -20,11 +20,12 @@ from .. import config
 from ..errors import NotFound, PaperradarError, StoreError
 from ..merge import COLUMNS, merge_paper, paper_to_row
 from ..models import Paper, normalize_title, parse_arxiv_id
+from .accounts import AccountStore, Marks, Tag, User
 from .schema import MIGRATIONS
 from .subscriptions import OutboxMail, Subscriber, SubscriptionStore
 
-__all__ = ["MIGRATIONS", "OutboxMail", "QueryTimeout", "Store", "StoredPaper", "Subscriber",
-           "SubscriptionStore", "UpsertCounts"]
+__all__ = ["MIGRATIONS", "AccountStore", "Marks", "OutboxMail", "QueryTimeout", "Store", "StoredPaper",
+           "Subscriber", "SubscriptionStore", "Tag", "UpsertCounts", "User"]
 
 # a paper's vote total: the imported count plus its local votes
 _VOTES = "coalesce(p.upvotes, 0) + (SELECT count(*) FROM votes v WHERE v.paper_id = p.id)"
@@ -420,6 +421,27 @@ class Store:
             return self._stored(r)
         raise NotFound(f"no paper {ref!r} in the store", hint="try `paperradar stats` to see what is there")
 
+    def find(self, arxiv_id: str | None = None, doi: str | None = None,
+             title: str | None = None) -> StoredPaper | None:
+        """The paper with this arXiv id (bare, no version), else this DOI, else a title it has been seen
+        with (the most recent such paper); None if none matches. For matching outside references."""
+        if arxiv_id:
+            r = self._r.execute(_SELECT + " WHERE key = ?", (arxiv_id,)).fetchone()
+            if r:
+                return self._stored(r)
+        if doi:
+            r = self._r.execute(_SELECT + " WHERE lower(p.doi) = ?", (doi.lower(),)).fetchone() or \
+                self._r.execute(_SELECT + " WHERE key = ?", ("doi:" + doi.lower(),)).fetchone()
+            if r:
+                return self._stored(r)
+        norm = normalize_title(title) if title else ""
+        if norm:
+            r = self._r.execute(_SELECT + " WHERE p.id IN (SELECT paper_id FROM titles WHERE title_norm = ?) "
+                                "ORDER BY p.submitted DESC, p.id DESC LIMIT 1", (norm,)).fetchone()
+            if r:
+                return self._stored(r)
+        return None
+
     def get_many(self, ids: Iterable[int]) -> list[StoredPaper]:
         """Papers by integer id, in the order given (missing ids are left out)."""
         ids = list(ids)
@@ -484,6 +506,10 @@ class Store:
     @property
     def subscriptions(self) -> SubscriptionStore:
         return SubscriptionStore(self)
+
+    @property
+    def accounts(self) -> AccountStore:
+        return AccountStore(self)
 
     def remove_vote(self, paper_id: int, voter: str) -> bool:
         with self.transaction():

@@ -133,4 +133,73 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX subscribe_requests_client ON subscribe_requests(client, at);
         """,
     ),
+    (
+        "accounts",
+        """
+        -- Accounts: passwordless (magic links by mail). A user's votes are votes rows with voter
+        -- 'user:<id>', and their digest subscription is the subscribers row with the same address.
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created TEXT NOT NULL,
+            last_seen TEXT,
+            library_version INTEGER NOT NULL DEFAULT 0  -- bumped by every save, unsave and feedback
+        );
+        -- Magic links. The mailed token is signed over (id, nonce, expiry), and `used` makes it single-use.
+        -- The rows also count sign-in mails per address and per client, for the rate limits.
+        CREATE TABLE signin_links (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL COLLATE NOCASE,
+            client TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            used TEXT
+        );
+        CREATE INDEX signin_links_email ON signin_links(email, created);
+        CREATE INDEX signin_links_client ON signin_links(client, created);
+        -- Sessions: the cookie holds a random token, the table only its SHA-256.
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX sessions_user ON sessions(user_id);
+        -- The library: named tags holding papers, and a paper may be in several tags.
+        CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL COLLATE NOCASE,
+            created TEXT NOT NULL,
+            UNIQUE (user_id, name)
+        );
+        CREATE TABLE library (
+            tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            added TEXT NOT NULL,
+            PRIMARY KEY (tag_id, paper_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX library_user ON library(user_id, paper_id);
+        -- "Not interested": negative examples for the user's model, and hidden from their feed.
+        CREATE TABLE dismissed (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            created TEXT NOT NULL,
+            PRIMARY KEY (user_id, paper_id)
+        ) WITHOUT ROWID;
+        -- Trained recommendation models (derived data: dropped and retrained whenever the user's library
+        -- changes or the vector index is rebuilt). tag_id 0 is the model of the whole library.
+        CREATE TABLE user_models (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL,
+            library_version INTEGER NOT NULL,
+            index_stamp TEXT NOT NULL,
+            model TEXT NOT NULL,    -- JSON: weights, bias, terms, counts
+            trained TEXT NOT NULL,
+            PRIMARY KEY (user_id, tag_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -112,6 +112,11 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        from threadpoolctl import threadpool_limits
+
+        # Request threads already run in parallel: a BLAS thread pool per matrix product (training a
+        # user's model) would only fight them for the cores.
+        threadpool_limits(1, user_api="blas")
         if warm and store.count():
             engine.warm(dense=True)  # the first visitor should not wait for the model to load
         yield
@@ -123,19 +128,22 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.state.services = services
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from . import api, feeds, pages, subscribe
+    from . import account, api, feeds, pages, subscribe
 
     app.state.courier = subscribe.Courier(store.path, settings)
     app.include_router(pages.router)
     app.include_router(subscribe.router)
+    app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(subscribe.api)
+    app.include_router(account.api)
     app.include_router(feeds.router)
     _install_error_handlers(app)
     # Outermost last: headers on everything, including 413/429 answers.
     app.add_middleware(security.RateLimiter, per_minute=int(settings["rate_limit"]))
     app.add_middleware(security.BodyLimit, max_bytes=int(settings["max_body_kb"]) * 1024,
-                       limits={"/api/v1/admin/": int(settings["max_upload_mb"]) * 2**20})
+                       limits={"/api/v1/admin/": int(settings["max_upload_mb"]) * 2**20,
+                               "/library/import": account.MAX_IMPORT_BYTES + 2**16})
     app.add_middleware(security.SecurityHeaders)
     return app
 

@@ -91,12 +91,25 @@ def render(request: Request, name: str, context: dict, status: int = 200):
     svc = services(request)
     cookie = request.cookies.get(CSRF_COOKIE)
     new_cookie = None if cookie else svc.csrf.new_cookie()
-    context = {"csrf_field": CSRF_FIELD, "csrf_token": svc.csrf.sign(cookie or new_cookie), **context}
+    from .account import current_user
+
+    me = current_user(request)
+    context = {"csrf_field": CSRF_FIELD, "csrf_token": svc.csrf.sign(cookie or new_cookie), "me": me,
+               "marks_of": _marks_for(svc, me), "my_tags": svc.store.accounts.tags(me.id) if me else [],
+               "here": request.url.path + (
+                   f"?{request.url.query}" if request.url.query else ""), **context}
     response = templates.TemplateResponse(request, name, context, status_code=status)
     if new_cookie:
         response.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/")
     return response
+
+
+def _marks_for(svc: Services, user):
+    """For paper cards: what the signed-in user did with a paper (saved in which tags, voted, dismissed)."""
+    if user is None:
+        return lambda p: None
+    return lambda p: svc.store.accounts.marks(user, [p.id])[p.id]
 
 
 def _check_csrf(request: Request, token: str) -> None:

@@ -1,0 +1,117 @@
+"""Accounts: passwordless sign-in by mailed magic link, sessions, and deleting an account with its data.
+
+A sign-in request always gets the same answer and the same mail, whether the address has an account or
+not (following the link creates the account), so the form tells nobody who uses this server. Links are
+signed (HMAC over the link's id, a random nonce and the expiry), expire after SIGNIN_TTL and work once.
+A session is a random token in a cookie; the database keeps only its SHA-256, so a copy of the database
+cannot be used to sign in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from . import mail
+from .digest import TEMPLATES, RateLimited, stamp, utc
+from .errors import PaperradarError
+from .store import Store, User
+
+SIGNIN_TTL = dt.timedelta(minutes=15)
+SESSION_TTL = dt.timedelta(days=30)
+ADDRESS_LIMIT = 5  # sign-in mails per address per hour
+CLIENT_LIMIT = 20  # sign-in mails per client address per hour
+LIMIT_WINDOW = dt.timedelta(hours=1)
+MAX_SESSION_TOKEN = 100
+
+
+class SignInError(PaperradarError):
+    """A sign-in request that cannot be taken (not an address)."""
+
+
+class MailUnavailable(PaperradarError):
+    http_status = 503
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    """Sign-in and sessions over a store; ``settings`` is config's settings dict (mail and base URL)."""
+
+    def __init__(self, store: Store, settings: dict):
+        self.store = store
+        self.db = store.accounts
+        self.mail = mail.MailSettings.from_settings(settings)
+
+    # -- magic links ----------------------------------------------------------------------------------
+    def request_sign_in(self, email: str, client: str = "", now: dt.datetime | None = None) -> None:
+        """Mail a sign-in link to ``email``. Raises SignInError for a malformed address, RateLimited past
+        the per-address or per-client limits, MailUnavailable when the mail server cannot take it now."""
+        self.mail.require()
+        address = mail.valid_address(email)
+        if address is None:
+            raise SignInError("that does not look like an e-mail address")
+        now = utc(now)
+        nonce = secrets.token_hex(8)
+        expires = now + SIGNIN_TTL
+        link_id, by_email, by_client = self.db.add_signin_link(
+            address, client, nonce, stamp(now), stamp(expires), stamp(now - LIMIT_WINDOW))
+        if by_email > ADDRESS_LIMIT or by_client > CLIENT_LIMIT:
+            raise RateLimited("too many sign-in requests; try again in an hour")
+        token = mail.make_token(self.mail.secret, "signin", link_id, nonce, int(expires.timestamp()))
+        context = {"signin_url": f"{self.mail.base_url}/signin/verify?token={token}",
+                   "minutes": int(SIGNIN_TTL.total_seconds() // 60), "base_url": self.mail.base_url}
+        message = mail.build_message(
+            self.mail, to=address, subject="Sign in to paperradar", message_id=mail.new_message_id(self.mail),
+            text=TEMPLATES.get_template("signin.txt").render(context),
+            html=TEMPLATES.get_template("signin.html").render(context), date=now.timestamp())
+        # Sent now, not through the digest outbox: a sign-in link is useless a quarter of an hour later,
+        # and the person is waiting for it.
+        try:
+            with mail.SmtpConnection(self.mail) as conn:
+                conn.send(address, message)
+        except mail.TransientMailError as e:
+            raise MailUnavailable("the sign-in mail could not be sent just now; try again in a minute",
+                                  hint=str(e)) from None
+        except mail.PermanentMailError as e:
+            raise SignInError(f"the mail server refused this address ({e})") from None
+
+    def verify(self, token: str, now: dt.datetime | None = None) -> User:
+        """The user a sign-in link is for (the account is created on first sign-in); the link is used up.
+        InvalidToken if it is forged, expired or used already."""
+        if not self.mail.secret:
+            raise mail.MailNotConfigured("PAPERRADAR_SECRET_KEY is not set")
+        now = utc(now)
+        link_id, _, _ = mail.parse_token(token)
+        row = self.db.signin_link(link_id)
+        if row is None:
+            raise mail.InvalidToken("this sign-in link is not valid, or no longer valid")
+        email, nonce, _, used = row
+        mail.check_token(self.mail.secret, "signin", token, nonce, now.timestamp(), again="sign in again")
+        if used or not self.db.use_signin_link(link_id, stamp(now)):
+            raise mail.InvalidToken("this sign-in link was used already; ask for a new one")
+        return self.db.ensure_user(email, stamp(now))
+
+    # -- sessions -------------------------------------------------------------------------------------
+    def start_session(self, user: User, now: dt.datetime | None = None) -> str:
+        """A new session for ``user``: the token for its cookie."""
+        now = utc(now)
+        token = secrets.token_urlsafe(32)
+        self.db.add_session(_hash(token), user.id, stamp(now), stamp(now + SESSION_TTL))
+        return token
+
+    def session_user(self, token: str | None, now: dt.datetime | None = None) -> User | None:
+        if not token or len(token) > MAX_SESSION_TOKEN:
+            return None
+        return self.db.session_user(_hash(token), stamp(utc(now)))
+
+    def sign_out(self, token: str | None) -> None:
+        if token and len(token) <= MAX_SESSION_TOKEN:
+            self.db.delete_session(_hash(token))
+
+    def delete(self, user: User) -> None:
+        """Delete the account and all its data (library, tags, votes, sessions, digest subscription)."""
+        self.db.delete_user(user.id)

@@ -1,0 +1,185 @@
+"""A user's library: papers saved into named tags, "not interested" marks, votes, search inside the
+library, and export (BibTeX, JSON) and import (BibTeX) of it.
+
+What a user saves and dismisses is what the recommender learns from (paperradar.recommend); votes count
+in trending beside imported upvotes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from . import bibtex
+from .digest import stamp, utc
+from .errors import PaperradarError
+from .search import filter_papers
+from .store import Marks, Store, StoredPaper, Tag, User
+
+MAX_TAG = 60
+MAX_TAGS = 200
+DEFAULT_TAG = "reading list"
+IMPORT_TAG = "imported"
+MAX_IMPORT_ENTRIES = 5000
+
+
+class LibraryError(PaperradarError):
+    """A library request that cannot be taken as given (a bad tag name, an unreadable import)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    paper: StoredPaper
+    added: str
+    tags: tuple[str, ...]
+
+
+@dataclass
+class ImportReport:
+    tag: str
+    entries: int = 0
+    added: int = 0  # new in the tag
+    matched: list[tuple[str, StoredPaper]] = field(default_factory=list)  # (citation key, paper)
+    unmatched: list[tuple[int, str, str]] = field(default_factory=list)  # (line, citation key, title)
+    problems: list[bibtex.Problem] = field(default_factory=list)  # malformed entries, skipped
+
+    def to_dict(self) -> dict:
+        return {"tag": self.tag, "entries": self.entries, "matched": len(self.matched), "added": self.added,
+                "unmatched": [{"line": ln, "key": k, "title": t} for ln, k, t in self.unmatched],
+                "problems": [{"line": p.line, "message": p.message} for p in self.problems]}
+
+
+def tag_name(name: str | None) -> str:
+    """A tag name as stored: whitespace collapsed, 1 to MAX_TAG printable characters."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise LibraryError("give the tag a name")
+    if len(name) > MAX_TAG or not name.isprintable():
+        raise LibraryError(f"a tag name is at most {MAX_TAG} printable characters")
+    return name
+
+
+class Library:
+    """The library operations of one store; every method takes the signed-in user."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.accounts
+
+    # -- saving, dismissing, voting -------------------------------------------------------------------
+    def save(self, user: User, ref: str, tag: str | None = None, now: dt.datetime | None = None) -> bool:
+        """Save a paper (any reference Store.get takes) into a tag; False if it was there already."""
+        name = tag_name(tag or DEFAULT_TAG)
+        paper = self.store.get(ref)
+        tags = {t.name.lower() for t in self.db.tags(user.id)}
+        if len(tags) >= MAX_TAGS and name.lower() not in tags:
+            raise LibraryError(f"at most {MAX_TAGS} tags")
+        return self.db.save(user.id, name, paper.id, stamp(utc(now)))
+
+    def unsave(self, user: User, ref: str, tag: str | None = None) -> int:
+        """Take a paper out of one tag, or out of the library (``tag`` None)."""
+        paper = self.store.get(ref)
+        tag_id = self.db.tag(user.id, tag).id if tag else None
+        return self.db.unsave(user.id, paper.id, tag_id)
+
+    def dismiss(self, user: User, ref: str, on: bool = True, now: dt.datetime | None = None) -> None:
+        """Mark a paper "not interested" (the feed hides it and learns from it), or take that back."""
+        self.db.dismiss(user.id, self.store.get(ref).id, stamp(utc(now)), on)
+
+    def vote(self, user: User, ref: str, on: bool = True) -> bool:
+        """Upvote a paper (one vote per user and paper), or take the vote back; True if anything changed."""
+        paper = self.store.get(ref)
+        if on:
+            return self.store.add_vote(paper.id, user.voter)
+        return self.store.remove_vote(paper.id, user.voter)
+
+    def marks(self, user: User | None, papers: list[StoredPaper]) -> dict[int, Marks]:
+        return self.db.marks(user, [p.id for p in papers]) if user else {}
+
+    # -- tags -----------------------------------------------------------------------------------------
+    def tags(self, user: User) -> list[Tag]:
+        return self.db.tags(user.id)
+
+    def rename_tag(self, user: User, old: str, new: str) -> None:
+        self.db.rename_tag(user.id, self.db.tag(user.id, old).id, tag_name(new))
+
+    def delete_tag(self, user: User, name: str) -> None:
+        """Delete a tag; its papers stay in the user's other tags (if any)."""
+        self.db.delete_tag(user.id, self.db.tag(user.id, name).id)
+
+    # -- reading --------------------------------------------------------------------------------------
+    def items(self, user: User, tag: str | None = None, query: str | None = None) -> list[Item]:
+        """The library (or one tag), most recently saved first; ``query`` keeps the papers that contain
+        every word and match its filters (the search syntax: au:, cat:, since:, -word, "phrase")."""
+        tag_id = self.db.tag(user.id, tag).id if tag else None
+        rows = self.db.library(user.id, tag_id)
+        papers = {p.id: p for p in self.store.get_many(pid for pid, _, _ in rows)}
+        if query and query.strip():
+            keep = {p.id for p in filter_papers(list(papers.values()), query)}
+            papers = {pid: p for pid, p in papers.items() if pid in keep}
+        return [Item(papers[pid], added, tags) for pid, added, tags in rows if pid in papers]
+
+    # -- export ---------------------------------------------------------------------------------------
+    def export_json(self, user: User, tag: str | None = None, now: dt.datetime | None = None) -> dict:
+        items = self.items(user, tag)
+        return {
+            "format": "paperradar-library", "version": 1, "exported": stamp(utc(now)), "tag": tag,
+            "papers": [{
+                "arxiv_id": i.paper.arxiv_id, "doi": i.paper.doi, "title": i.paper.title,
+                "authors": i.paper.authors, "categories": i.paper.categories,
+                "submitted": i.paper.submitted, "abstract": i.paper.abstract,
+                "url": f"https://arxiv.org/abs/{i.paper.arxiv_id}" if i.paper.arxiv_id else i.paper.abs_url,
+                "tags": list(i.tags), "added": i.added} for i in items],
+        }
+
+    def export_bibtex(self, user: User, tag: str | None = None) -> str:
+        taken: set[str] = set()
+        entries = []
+        for i in self.items(user, tag):
+            p = i.paper
+            year = (p.submitted or p.announced or "")[:4] or None
+            fields = {"title": p.title, "author": " and ".join(p.authors)}
+            if year:
+                fields["year"] = year
+            if p.arxiv_id:
+                fields.update(eprint=p.arxiv_id, archivePrefix="arXiv")
+                if p.primary_category:
+                    fields["primaryClass"] = p.primary_category
+                fields["url"] = f"https://arxiv.org/abs/{p.arxiv_id}"
+            elif p.abs_url:
+                fields["url"] = p.abs_url
+            if p.doi:
+                fields["doi"] = p.doi
+            if p.journal_ref:
+                fields["journal"] = p.journal_ref
+            fields["keywords"] = ", ".join(i.tags)
+            if p.abstract:
+                fields["abstract"] = p.abstract
+            entries.append((bibtex.cite_key(p.authors, year, p.title, taken), "misc", fields))
+        return bibtex.dumps(entries)
+
+    # -- import ---------------------------------------------------------------------------------------
+    def import_bibtex(self, user: User, text: str, tag: str | None = None,
+                      now: dt.datetime | None = None) -> ImportReport:
+        """Save the papers a BibTeX file cites into a tag, matched by arXiv id, then DOI, then title.
+        Entries that match no paper in the store are reported (with their line), as are malformed ones;
+        the rest is saved in one transaction."""
+        name = tag_name(tag or IMPORT_TAG)
+        entries, problems = bibtex.parse(text)
+        if len(entries) > MAX_IMPORT_ENTRIES:
+            raise LibraryError(f"at most {MAX_IMPORT_ENTRIES:,} entries per import; split the file")
+        report = ImportReport(tag=name, entries=len(entries), problems=problems)
+        ids: list[int] = []
+        for e in entries:
+            arxiv_id, doi, title = bibtex.identifiers(e)
+            paper = self.store.find(arxiv_id, doi, title)
+            if paper is None:
+                report.unmatched.append((e.line, e.key, title or ""))
+                continue
+            report.matched.append((e.key, paper))
+            ids.append(paper.id)
+        if ids:
+            report.added = self.db.save_many(user.id, name, list(dict.fromkeys(ids)), stamp(utc(now)))
+        elif not entries and not problems:
+            raise LibraryError("that file holds no BibTeX entries")
+        return report
