@@ -8,6 +8,8 @@ download). Viewport screenshots at 1x, so each file stays small.
 
 DATA_DIR defaults to $PAPERRADAR_DATA_DIR. The demo data is what the README shows:
 `paperradar ingest demo && paperradar index`, plus the Hugging Face daily-papers sample for trending.
+The signed-in pages (For you, the library) are those of an account the script makes in DATA_DIR,
+demo@paperradar.localhost, whose library holds the first papers found for a few searches.
 """
 
 from __future__ import annotations
@@ -54,9 +56,35 @@ def serve(data_dir: Path):
         thread.join(timeout=10)
 
 
-def shoot(browser, url: str, path: Path, viewport: dict, is_mobile: bool = False) -> None:
+LIBRARY = {"decoding": ["speculative decoding", "KV cache compression"],
+           "agents": ["web agents benchmark", "tool use language model agents"]}
+
+
+def demo_session(data_dir: Path, base: str) -> dict:
+    """A session cookie for the demo account, whose library holds a few papers per tag."""
+    from paperradar.accounts import Accounts
+    from paperradar.library import Library
+    from paperradar.search import SearchEngine
+    from paperradar.store import Store
+
+    with Store.open(data_dir) as store:
+        engine = SearchEngine(store)
+        user = store.accounts.ensure_user("demo@paperradar.localhost", "2026-06-01T00:00:00Z")
+        for tag, queries in LIBRARY.items():
+            for q in queries:
+                for hit in engine.search(q, limit=2).hits:
+                    Library(store).save(user, hit.paper.key, tag)
+        token = Accounts(store, {}).start_session(user)
+        engine.close()
+    return {"name": "paperradar_session", "value": token, "url": base}
+
+
+def shoot(browser, url: str, path: Path, viewport: dict, is_mobile: bool = False,
+          cookie: dict | None = None) -> None:
     context = browser.new_context(viewport=viewport, device_scale_factor=1, is_mobile=is_mobile,
                                   has_touch=is_mobile)
+    if cookie:
+        context.add_cookies([cookie])
     try:
         page = context.new_page()
         response = page.goto(url, wait_until="load")
@@ -119,6 +147,9 @@ def main() -> None:
             shoot(browser, paper, args.out / "paper.png", DESKTOP)
             shoot(browser, base + "/trending?period=week", args.out / "trending.png", DESKTOP)
             shoot(browser, base + search, args.out / "phone-search.png", PHONE, is_mobile=True)
+            cookie = demo_session(data_dir, base)
+            shoot(browser, base + "/for-you?window=all", args.out / "for-you.png", DESKTOP, cookie=cookie)
+            shoot(browser, base + "/library", args.out / "library.png", DESKTOP, cookie=cookie)
         finally:
             browser.close()
 
