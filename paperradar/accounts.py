@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from urllib.parse import urlencode
 
 from . import mail
 from .digest import TEMPLATES, RateLimited, stamp, utc
@@ -47,9 +48,11 @@ class Accounts:
         self.mail = mail.MailSettings.from_settings(settings)
 
     # -- magic links ----------------------------------------------------------------------------------
-    def request_sign_in(self, email: str, client: str = "", now: dt.datetime | None = None) -> None:
-        """Mail a sign-in link to ``email``. Raises SignInError for a malformed address, RateLimited past
-        the per-address or per-client limits, MailUnavailable when the mail server cannot take it now."""
+    def request_sign_in(self, email: str, client: str = "", now: dt.datetime | None = None,
+                        next_path: str = "") -> None:
+        """Mail a sign-in link to ``email`` (``next_path``: the page on this site to land on after). Raises
+        SignInError for a malformed address, RateLimited past the per-address or per-client limits,
+        MailUnavailable when the mail server cannot take it now."""
         self.mail.require()
         address = mail.valid_address(email)
         if address is None:
@@ -62,7 +65,8 @@ class Accounts:
         if by_email > ADDRESS_LIMIT or by_client > CLIENT_LIMIT:
             raise RateLimited("too many sign-in requests; try again in an hour")
         token = mail.make_token(self.mail.secret, "signin", link_id, nonce, int(expires.timestamp()))
-        context = {"signin_url": f"{self.mail.base_url}/signin/verify?token={token}",
+        query = {"token": token, **({"next": next_path} if next_path else {})}
+        context = {"signin_url": f"{self.mail.base_url}/signin/verify?{urlencode(query)}",
                    "minutes": int(SIGNIN_TTL.total_seconds() // 60), "base_url": self.mail.base_url}
         message = mail.build_message(
             self.mail, to=address, subject="Sign in to paperradar", message_id=mail.new_message_id(self.mail),

@@ -39,6 +39,8 @@ NEGATIVES = 1000  # random corpus papers per model, the "everything else" class
 DISMISS_WEIGHT = 3.0  # a "not interested" says more than a random paper
 L2 = 0.1  # ridge penalty on the weights (chosen on dev users in bench/recommend.py)
 TEMPERATURE = 20.0  # of the soft maximum of similarities to saved papers
+RERANK = 200  # the model's best candidates re-ranked with the profile terms they contain
+TERM_WEIGHT = 1.0  # of the terms in that re-ranking (chosen on dev users in bench/recommend.py)
 NEWTON_STEPS = 12
 TERMS = 30  # profile terms kept per model, for explanations
 WINDOWS = {"week": 7, "month": 30, "quarter": 91, "year": 365, "all": None}
@@ -113,6 +115,20 @@ def soft_similarity(x: np.ndarray, saved: np.ndarray, temperature: float = TEMPE
     return out
 
 
+def rerank_by_terms(ids: list[int], raw: np.ndarray, texts: list[str], terms: dict[str, float],
+                    weight: float = TERM_WEIGHT) -> list[int]:
+    """The positions of ``ids`` (best first by ``raw``) re-ordered by raw score plus ``weight`` times the
+    summed weights of the profile terms each text contains, both standardised over these candidates
+    (the lexical side: on dev users it lifts nDCG@10 from 0.105 to 0.124, bench/recommend.py)."""
+    lex = np.array([sum(terms.get(t, 0.0) for t in terms_of(text)) for text in texts])
+
+    def z(a: np.ndarray) -> np.ndarray:
+        return (a - a.mean()) / (a.std() or 1.0) if len(a) else a
+
+    combined = z(np.asarray(raw, dtype=np.float64)) + weight * z(lex)
+    return sorted(range(len(ids)), key=lambda j: (-combined[j], ids[j]))
+
+
 @dataclass
 class Model:
     """A user's model: the classifier, the ids of the saved papers it was trained on, and how both scores
@@ -140,10 +156,10 @@ class Model:
         lm, ls, sm, ss, _ = self.scale
         return (x @ self.w + self.b - lm) / ls + (soft_similarity(x, saved) - sm) / ss
 
-    def scores(self, x: np.ndarray, saved: np.ndarray) -> np.ndarray:
-        """The match of each row of ``x`` in (0, 1): 0.5 for a paper as good as the best 1% of random
-        papers, near 1 far above them. ``saved``: the vectors of the saved papers (``self.saved``)."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self.raw(x, saved) - self.scale[4], -30, 30)))
+    def match(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores as a match in (0, 1): 0.5 for a paper as good as the best 1% of random papers, near 1
+        far above them."""
+        return 1.0 / (1.0 + np.exp(-np.clip(raw - self.scale[4], -30, 30)))
 
 
 # -- the feed -----------------------------------------------------------------------------------------------
@@ -163,7 +179,7 @@ class FeedFilters:
         cats = [c.strip().lower() for c in self.categories if c and c.strip()]
         if any(not re.fullmatch(r"[a-z-]+(\.[a-z-]+)?", c, re.I) for c in cats):
             raise QueryError("categories look like cs.CL or cs")
-        exclude = [w.lower() for w in " ".join(self.exclude).split() if w]
+        exclude = _WORD.findall(" ".join(self.exclude).lower())
         if self.include.strip():
             filter_papers([], self.include)  # a QueryError names what is wrong
         return dataclasses.replace(self, categories=cats, exclude=exclude, include=self.include.strip())
@@ -174,6 +190,8 @@ class FeedFilters:
             return False
         if self.exclude:
             words = set(_WORD.findall(f"{p.title} {p.abstract}".lower()))
+            # leaving out "graph" leaves out "graph-based" too
+            words |= {part for w in words if "-" in w for part in w.split("-")}
             if any(w in words for w in self.exclude):
                 return False
         return not self.include or bool(filter_papers([p], self.include))
@@ -287,13 +305,27 @@ class Recommender:
             items = self._cold(positives, pool, filters, limit)
             return Feed("cold" if positives else "empty", len(positives), since, until, items)
         ids, x = self.engine.vectors.rows(pool)
-        _, saved = self.engine.vectors.rows(model.saved)
-        scores = model.scores(x, saved) if len(ids) else np.zeros(0)
-        order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
-        ranked = [(ids[i], float(scores[i])) for i in order if scores[i] >= filters.min_score]
+        ranked = [(pid, s) for pid, s in self.rank(model, ids, x) if s >= filters.min_score]
         items = [Recommendation(p, s) for p, s in self._filtered(ranked, filters, limit)]
         self._explain(items, positives, model.terms)
         return Feed("model", len(positives), since, until, items, model.terms)
+
+    def rank(self, model: Model, ids: list[int], x: np.ndarray,
+             term_weight: float = TERM_WEIGHT) -> list[tuple[int, float]]:
+        """(paper id, match) of the candidates ``ids`` (vectors ``x``), best first: by the model's score,
+        with its top RERANK re-ranked by the profile terms each paper contains (rerank_by_terms)."""
+        if not ids:
+            return []
+        _, saved = self.engine.vectors.rows(model.saved)
+        raw = model.raw(x, saved)
+        match = model.match(raw)
+        order = sorted(range(len(ids)), key=lambda i: (-raw[i], ids[i]))
+        head, tail = order[:RERANK], order[RERANK:]
+        texts = {p.id: paper_text(p) for p in self.store.get_many(ids[i] for i in head)}
+        head = [head[j] for j in rerank_by_terms([ids[i] for i in head], raw[head],
+                                                 [texts.get(ids[i], "") for i in head], model.terms,
+                                                 term_weight)]
+        return [(ids[i], float(match[i])) for i in head + tail]
 
     def _filtered(self, ranked: list[tuple[int, float]], filters: FeedFilters,
                   limit: int) -> list[tuple[StoredPaper, float]]:

@@ -90,3 +90,30 @@ def serve_in_thread(app, port: int = 0):
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def serve_copy_with_mail(tmp_path_factory, web_data, shared_engine, mail_env: dict, name: str):
+    """The app over a private copy of the web corpus (the flows write), with mail settings, served by
+    uvicorn on a port chosen first, so that the links in mails (PAPERRADAR_BASE_URL) point at it;
+    yields (base URL, app)."""
+    import shutil
+
+    from mailsink import free_port
+
+    from paperradar.web.app import create_app
+
+    data = tmp_path_factory.mktemp(name) / "data"
+    shutil.copytree(web_data, data)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    store = Store(data / "paperradar.sqlite3")
+    engine = SearchEngine(store, embedder=shared_engine.embedder, embed_threads=1)
+    app = create_app(data, engine=engine, warm=False,
+                     env={"PAPERRADAR_RATE_LIMIT": "0", "PAPERRADAR_BASE_URL": base, **mail_env})
+    try:
+        with serve_in_thread(app, port):
+            yield base, app
+    finally:
+        engine.close()
+        store.close()

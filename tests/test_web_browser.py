@@ -475,6 +475,13 @@ def test_pages_need_no_inline_script(tab, path):
     page.wait_for_load_state("load")
     assert tab.csp == [] and tab.console_errors == [] and tab.page_errors == []
     # The watch works, and the policy is enforced: an inline script added now is blocked and reported.
+    assert_inline_script_blocked(tab)
+
+
+def assert_inline_script_blocked(tab) -> None:
+    """Add an inline script to the page: the CSP must block it and the tab's watch must report it (then
+    the report is cleared, so the test's own end-of-test check stays clean)."""
+    page = tab.page
     page.evaluate("""() => { const s = document.createElement("script");
                              s.textContent = "window.__inline = 1"; document.body.append(s); }""")
     deadline = time.monotonic() + 5

@@ -5,16 +5,11 @@ Content-Security-Policy. Skipped without Chromium or Playwright, like test_web_b
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
-from conftest import serve_in_thread
-from mailsink import MailSink, free_port, links
+from conftest import serve_copy_with_mail
+from mailsink import MailSink, links
 from test_web_browser import _finish, browser, expect, open_tab  # noqa: F401 (browser: a fixture)
-
-from paperradar.search import SearchEngine
-from paperradar.store import Store
-from paperradar.web.app import create_app
 
 pytestmark = pytest.mark.browser
 
@@ -27,20 +22,8 @@ def sink():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, web_data, shared_engine, sink):
-    """The app over a private copy of the corpus, with mail settings, served by uvicorn on a port chosen
-    first, so that the links in mails (PAPERRADAR_BASE_URL) point at it."""
-    data = tmp_path_factory.mktemp("subscribe") / "data"
-    shutil.copytree(web_data, data)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    store = Store(data / "paperradar.sqlite3")
-    engine = SearchEngine(store, embedder=shared_engine.embedder, embed_threads=1)
-    app = create_app(data, engine=engine, warm=False,
-                     env={"PAPERRADAR_RATE_LIMIT": "0", "PAPERRADAR_BASE_URL": base, **sink.env})
-    with serve_in_thread(app, port):
-        yield base, app
-    engine.close()
-    store.close()
+    with serve_copy_with_mail(tmp_path_factory, web_data, shared_engine, sink.env, "subscribe") as served:
+        yield served
 
 
 def test_subscribe_from_the_home_page_and_confirm_from_the_mail(browser, server, sink):  # noqa: F811

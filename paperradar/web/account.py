@@ -90,7 +90,7 @@ def signin(request: Request, email: str = Form("", max_length=320),
     _check_csrf(request, csrf_token)
     try:
         with services(request).write_lock:
-            accounts(request).request_sign_in(email, client=_client(request))
+            accounts(request).request_sign_in(email, client=_client(request), next_path=_local(next, ""))
     except (SignInError, RateLimited) as e:
         return render(request, "signin.html", {"next": _local(next), "email": email, "error": str(e)},
                       status=e.http_status)
@@ -100,20 +100,21 @@ def signin(request: Request, email: str = Form("", max_length=320),
 
 
 @router.get("/signin/verify")
-def verify_page(request: Request, token: str = Query("", max_length=TOKEN)):
+def verify_page(request: Request, token: str = Query("", max_length=TOKEN),
+                next: str = Query("", max_length=2000)):
     """A button, not the sign-in itself: mail scanners open links, and the link works only once."""
-    return render(request, "signin_verify.html", {"token": token})
+    return render(request, "signin_verify.html", {"token": token, "next": _local(next, "/for-you")})
 
 
 @router.post("/signin/verify")
-def verify(request: Request, token: str = Form("", max_length=TOKEN),
+def verify(request: Request, token: str = Form("", max_length=TOKEN), next: str = Form("", max_length=2000),
            csrf_token: str = Form("", max_length=200)):
     _check_csrf(request, csrf_token)
     a = accounts(request)
     with services(request).write_lock:
         user = a.verify(token)
         session = a.start_session(user)
-    response = RedirectResponse("/for-you", status_code=303)
+    response = RedirectResponse(_local(next, "/for-you"), status_code=303)
     response.set_cookie(SESSION_COOKIE, session, max_age=30 * 24 * 3600, httponly=True, samesite="lax",
                         secure=_secure(request), path="/")
     return response
