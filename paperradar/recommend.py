@@ -260,8 +260,9 @@ class Recommender:
             return None
         taken = set(pos_ids)
         dis_ids, dis = vectors.rows([i for i in dismissed_ids if i not in taken])
+        taken.update(dis_ids)
         rnd_ids, rnd = vectors.sample(negatives, seed)
-        keep = [i for i, pid in enumerate(rnd_ids) if pid not in taken and pid not in set(dis_ids)]
+        keep = [i for i, pid in enumerate(rnd_ids) if pid not in taken]
         rnd, rnd_ids = rnd[keep], [rnd_ids[i] for i in keep]
         x = np.vstack([pos, dis, rnd])
         y = np.concatenate([np.ones(len(pos)), np.zeros(len(dis) + len(rnd))])
