@@ -15,7 +15,7 @@ from importlib import resources
 import click
 
 from . import __version__
-from .errors import InputUnusable, PaperradarError
+from .errors import InputUnusable, NotFound, PaperradarError
 from .ingest import IngestReport, ingest
 from .models import Rejected
 from .sources.base import Source
@@ -546,7 +546,6 @@ def digest_send(ctx, at, as_json) -> None:
 @click.pass_context
 def digest_preview(ctx, email, at, as_html) -> None:
     """Print the digest EMAIL would get now (nothing is queued or sent)."""
-    from .errors import NotFound
     from .mail import MailSettings
 
     d = _digests(ctx)
@@ -574,6 +573,87 @@ def digest_status(ctx, as_json) -> None:
         return
     for title, counts in report.items():
         click.echo(f"{title}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"))
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Accounts (made by signing in on the web app): list them, see one's feed, delete one."""
+
+
+@users_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def users_list(ctx, as_json) -> None:
+    """Every account with its library's size."""
+    with _open_store(ctx) as store:
+        rows = store.accounts.summary()
+    keys = ("email", "created", "last_seen", "saved", "tags", "not_interested")
+    if as_json:
+        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no accounts yet (people make one by signing in on the web app)", err=True)
+    for email, created, seen, saved, tags, dismissed in rows:
+        click.echo(f"{email}  since {created[:10]}, last seen {(seen or 'never')[:10]}: {saved} saved papers "
+                   f"in {tags} tag{'' if tags == 1 else 's'}, {dismissed} not interested")
+
+
+def _user(store: Store, email: str):
+    user = store.accounts.user_by_email(email.strip())
+    if user is None:
+        raise NotFound(f"no account for {email!r}", hint="`paperradar users list` shows them")
+    return user
+
+
+@users_group.command("feed")
+@click.argument("email")
+@click.option("--tag", help="Recommend from this tag only.")
+@click.option("--window", type=click.Choice(["week", "month", "quarter", "year", "all"]), default="month",
+              show_default=True, help="Papers listed in this window (up to the latest listing day).")
+@click.option("--limit", "-n", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def users_feed(ctx, email, tag, window, limit, as_json) -> None:
+    """An account's "For you" feed, with the reasons, as the web app shows it."""
+    from .recommend import FeedFilters, Recommender
+
+    engine = _engine(ctx)
+    store = engine.store
+    user = _user(store, email)
+    tag_id = store.accounts.tag(user.id, tag).id if tag else None
+    feed = Recommender(store, engine).feed(user, tag_id, FeedFilters(window=window), limit=limit)
+    if as_json:
+        click.echo(json.dumps({"mode": feed.mode, "saved": feed.saved, "terms": feed.terms,
+                               "items": [r.to_dict() for r in feed.items]}, indent=2, ensure_ascii=False))
+        return
+    modes = {"model": f"a model of {feed.saved} saved papers",
+             "cold": f"{feed.saved} saved papers: related to them, then trending",
+             "empty": "nothing saved yet: trending"}
+    click.echo(modes[feed.mode], err=True)
+    for i, r in enumerate(feed.items, 1):
+        click.echo(f"{i:>2}. {r.paper.title}  [{r.paper.key}]")
+        why = f"{100 * r.score:.0f}% match" if r.why == "model" else r.why
+        if r.because:
+            why += "; close to " + "; ".join(f"{p.title[:60]} ({s:.2f})" for p, s in r.because)
+        if r.terms:
+            why += "; terms: " + ", ".join(r.terms)
+        click.echo(f"    {why}")
+
+
+@users_group.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def users_delete(ctx, email, yes) -> None:
+    """Delete an account and all its data (library, tags, votes, sessions, digest subscription)."""
+    from .accounts import Accounts
+
+    with _open_store(ctx) as store:
+        user = _user(store, email)
+        if not yes:
+            click.confirm(f"Delete the account of {user.email} and all its data?", abort=True)
+        Accounts(store, {}).delete(user)
+    click.echo(f"deleted the account of {user.email}", err=True)
 
 
 def _digest_loop(data_dir: str | None, every: int) -> None:

@@ -320,7 +320,7 @@ class Recommender:
         _, saved = self.engine.vectors.rows(model.saved)
         raw = model.raw(x, saved)
         match = model.match(raw)
-        order = sorted(range(len(ids)), key=lambda i: (-raw[i], ids[i]))
+        order = np.lexsort((np.asarray(ids), -raw)).tolist()  # best first, ties by id
         head, tail = order[:RERANK], order[RERANK:]
         texts = {p.id: paper_text(p) for p in self.store.get_many(ids[i] for i in head)}
         head = [head[j] for j in rerank_by_terms([ids[i] for i in head], raw[head],

@@ -132,7 +132,8 @@ def test_every_command_has_help():
 
     runner = CliRunner()
     for path in (["--help"], ["ingest", "--help"], ["stats", "--help"], ["show", "--help"],
-                 *[["ingest", name, "--help"] for name in cli.commands["ingest"].commands]):
+                 *[[group, name, "--help"] for group in ("ingest", "digest", "users")
+                   for name in cli.commands[group].commands]):
         result = runner.invoke(cli, path)
         assert result.exit_code == 0, path
         assert "Usage:" in result.output
@@ -370,3 +371,33 @@ def test_digest_preview_and_send_from_the_command_line(tmp_path, web_data):
         assert status == {"subscribers": {"active": 1}, "outbox": {"sent": 2}}
         bad = cli_run("send", "--at", "tomorrow")
         assert bad.returncode == 2 and "is not an ISO time" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_users_list_feed_and_delete_from_the_command_line(tmp_path, web_data):
+    """`users list`, `users feed EMAIL` (the For you feed with its reasons) and `users delete EMAIL --yes`;
+    an unknown address is a one-line error."""
+    import shutil
+
+    from paperradar.library import Library
+    from paperradar.store import Store
+
+    data = tmp_path / "data"
+    shutil.copytree(web_data, data)
+    with Store(data / "paperradar.sqlite3") as store:
+        user = store.accounts.ensure_user("ada@example.org", "2026-06-01T00:00:00Z")
+        for ref in ("2606.99001", "2606.99002", "2606.99003"):
+            Library(store).save(user, ref, "graphs")
+    listed = json.loads(run(data, "users", "list", "--json").stdout)
+    assert [(u["email"], u["saved"], u["tags"]) for u in listed] == [("ada@example.org", 3, 1)]
+    feed = run(data, "users", "feed", "ada@example.org", "--window", "all", "--json")
+    assert feed.returncode == 0, feed.stderr
+    out = json.loads(feed.stdout)
+    assert out["mode"] == "model" and len(out["items"]) == 10 and out["items"][0]["because"]
+    text = run(data, "users", "feed", "ada@example.org", "--window", "all", "-n", "3")
+    assert text.returncode == 0 and "% match; close to " in text.stdout.decode()
+    assert "a model of 3 saved" in text.stderr.decode()
+    missing = run(data, "users", "feed", "nobody@example.org")
+    assert missing.returncode == 1 and "no account for 'nobody@example.org'" in missing.stderr.decode()
+    assert "Traceback" not in missing.stderr.decode()
+    gone = run(data, "users", "delete", "ada@example.org", "--yes")
+    assert gone.returncode == 0 and json.loads(run(data, "users", "list", "--json").stdout) == []

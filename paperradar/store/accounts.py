@@ -82,6 +82,14 @@ class AccountStore:
             row = self.db.execute(_USER + " WHERE email = ?", (email,)).fetchone()
         return User(*row)
 
+    def summary(self) -> list[tuple[str, str, str | None, int, int, int]]:
+        """(email, created, last seen, saved papers, tags, dismissed) of every account, oldest first."""
+        return self._r.execute(
+            "SELECT u.email, u.created, u.last_seen, "
+            "(SELECT count(DISTINCT paper_id) FROM library l WHERE l.user_id = u.id), "
+            "(SELECT count(*) FROM tags t WHERE t.user_id = u.id), "
+            "(SELECT count(*) FROM dismissed d WHERE d.user_id = u.id) FROM users u ORDER BY u.id").fetchall()
+
     def count_users(self) -> int:
         return self._r.execute("SELECT count(*) FROM users").fetchone()[0]
 
