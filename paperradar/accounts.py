@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from .digest import TEMPLATES, RateLimited, stamp, utc
 from .errors import PaperradarError
 from .store import Store, User
 
+log = logging.getLogger("paperradar.accounts")
 SIGNIN_TTL = dt.timedelta(minutes=15)
 SESSION_TTL = dt.timedelta(days=30)
 ADDRESS_LIMIT = 5  # sign-in mails per address per hour
@@ -40,20 +42,35 @@ def _hash(token: str) -> str:
 
 
 class Accounts:
-    """Sign-in and sessions over a store; ``settings`` is config's settings dict (mail and base URL)."""
+    """Sign-in and sessions over a store; ``settings`` is config's settings dict (mail and base URL).
 
-    def __init__(self, store: Store, settings: dict):
+    ``secret`` signs the links when PAPERRADAR_SECRET_KEY is not set (the web app passes its data-dir
+    key). Without a mail server (no PAPERRADAR_SMTP_HOST and PAPERRADAR_MAIL_FROM) the sign-in link is
+    written to the server's log instead of mailed: a single researcher running paperradar on their own
+    machine signs in from the terminal, and nobody else can read that log.
+    """
+
+    def __init__(self, store: Store, settings: dict, secret: bytes | None = None):
         self.store = store
         self.db = store.accounts
         self.mail = mail.MailSettings.from_settings(settings)
+        self.secret = self.mail.secret or secret
+
+    @property
+    def mails_links(self) -> bool:
+        """Whether sign-in links go by mail (else to the server's log)."""
+        return bool(self.mail.host or self.mail.sender)
 
     # -- magic links ----------------------------------------------------------------------------------
     def request_sign_in(self, email: str, client: str = "", now: dt.datetime | None = None,
                         next_path: str = "") -> None:
-        """Mail a sign-in link to ``email`` (``next_path``: the page on this site to land on after). Raises
-        SignInError for a malformed address, RateLimited past the per-address or per-client limits,
-        MailUnavailable when the mail server cannot take it now."""
-        self.mail.require()
+        """Mail a sign-in link to ``email`` (``next_path``: the page on this site to land on after), or
+        log it when no mail server is set up. Raises SignInError for a malformed address, RateLimited past
+        the per-address or per-client limits, MailUnavailable when the mail server cannot take it now."""
+        if self.mails_links:
+            self.mail.require()  # half a mail setup is an error, not a reason to log links
+        elif not self.secret:
+            raise mail.MailNotConfigured("sign-in needs a key: set PAPERRADAR_SECRET_KEY")
         address = mail.valid_address(email)
         if address is None:
             raise SignInError("that does not look like an e-mail address")
@@ -64,10 +81,15 @@ class Accounts:
             address, client, nonce, stamp(now), stamp(expires), stamp(now - LIMIT_WINDOW))
         if by_email > ADDRESS_LIMIT or by_client > CLIENT_LIMIT:
             raise RateLimited("too many sign-in requests; try again in an hour")
-        token = mail.make_token(self.mail.secret, "signin", link_id, nonce, int(expires.timestamp()))
+        token = mail.make_token(self.secret, "signin", link_id, nonce, int(expires.timestamp()))
         query = {"token": token, **({"next": next_path} if next_path else {})}
         context = {"signin_url": f"{self.mail.base_url}/signin/verify?{urlencode(query)}",
                    "minutes": int(SIGNIN_TTL.total_seconds() // 60), "base_url": self.mail.base_url}
+        if not self.mails_links:
+            log.warning("no mail server is set up (PAPERRADAR_SMTP_HOST, PAPERRADAR_MAIL_FROM), so here is "
+                        "the sign-in link for %s, good once for %d minutes: %s", address,
+                        context["minutes"], context["signin_url"])
+            return
         message = mail.build_message(
             self.mail, to=address, subject="Sign in to paperradar", message_id=mail.new_message_id(self.mail),
             text=TEMPLATES.get_template("signin.txt").render(context),
@@ -86,7 +108,7 @@ class Accounts:
     def verify(self, token: str, now: dt.datetime | None = None) -> User:
         """The user a sign-in link is for (the account is created on first sign-in); the link is used up.
         InvalidToken if it is forged, expired or used already."""
-        if not self.mail.secret:
+        if not self.secret:
             raise mail.MailNotConfigured("PAPERRADAR_SECRET_KEY is not set")
         now = utc(now)
         link_id, _, _ = mail.parse_token(token)
@@ -94,7 +116,7 @@ class Accounts:
         if row is None:
             raise mail.InvalidToken("this sign-in link is not valid, or no longer valid")
         email, nonce, _, used = row
-        mail.check_token(self.mail.secret, "signin", token, nonce, now.timestamp(), again="sign in again")
+        mail.check_token(self.secret, "signin", token, nonce, now.timestamp(), again="sign in again")
         if used or not self.db.use_signin_link(link_id, stamp(now)):
             raise mail.InvalidToken("this sign-in link was used already; ask for a new one")
         return self.db.ensure_user(email, stamp(now))

@@ -475,6 +475,11 @@ def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule)
         _update_indexes(_engine(ctx))
     os.environ["PAPERRADAR_DATA_DIR"] = str(config.data_dir(ctx.obj["data_dir"]))  # for the workers
     shown = "localhost" if host in ("0.0.0.0", "::") else host
+    data = config.data_dir(ctx.obj["data_dir"])
+    path = config.settings_file(None, data)
+    if "PAPERRADAR_BASE_URL" not in os.environ and "base_url" not in (config.load_file(path) if path else {}):
+        # links in mails (and sign-in links written to the log) should open this server
+        os.environ["PAPERRADAR_BASE_URL"] = f"http://{shown}:{port}"
     if digest_schedule:
         from .mail import MailSettings
         from .web.app import read_settings

@@ -422,3 +422,22 @@ def test_digest_has_a_for_you_section_for_signed_in_subscribers(client, mailbox)
     text, html = d.render(mine)
     assert "For you" in text and "For you" in html and "Close to your saved" in text
     assert "For you" not in d.render(theirs)[0]
+
+
+def test_without_a_mail_server_the_link_goes_to_the_log(data, shared_engine, caplog):
+    """A single researcher on their own machine: no SMTP set up, the sign-in link is in the server's log
+    (signed with the data directory's key), and the page says where to find it."""
+    with make_client(data, shared_engine, {}) as client:
+        with caplog.at_level("WARNING", logger="paperradar.accounts"):
+            r = client.post("/signin", data={"email": "solo@example.org",
+                                             "csrf_token": csrf(client, "/signin")})
+        assert r.status_code == 200 and "written to its log" in r.text
+        (record,) = [rec for rec in caplog.records if rec.name == "paperradar.accounts"]
+        url = re.search(r"https?://\S+", record.getMessage()).group(0)
+        assert "solo@example.org" in record.getMessage()
+        page = client.get(local(url))
+        r = client.post("/signin/verify", data={"token": token_of(url), "csrf_token": CSRF.search(
+            page.text).group(1)}, follow_redirects=False)
+        assert r.status_code == 303 and "solo@example.org" in client.get("/settings").text
+    client.app.state.services.engine.close()
+    client.app.state.services.store.close()

@@ -38,7 +38,8 @@ def services(request: Request) -> Services:
 
 
 def accounts(request: Request) -> Accounts:
-    return Accounts(services(request).store, services(request).settings)
+    svc = services(request)
+    return Accounts(svc.store, svc.settings, secret=svc.csrf.secret)
 
 
 def current_user(request: Request) -> User | None:
@@ -88,15 +89,16 @@ def signin(request: Request, email: str = Form("", max_length=320),
            next: str = Form("/for-you", max_length=2000), csrf_token: str = Form("", max_length=200)):
     """Mails a sign-in link. The page that follows is the same for every address (no account enumeration)."""
     _check_csrf(request, csrf_token)
+    a = accounts(request)
     try:
         with services(request).write_lock:
-            accounts(request).request_sign_in(email, client=_client(request), next_path=_local(next, ""))
+            a.request_sign_in(email, client=_client(request), next_path=_local(next, ""))
     except (SignInError, RateLimited) as e:
         return render(request, "signin.html", {"next": _local(next), "email": email, "error": str(e)},
                       status=e.http_status)
     except MailNotConfigured as e:
         return _no_mail(request, e)
-    return render(request, "signin_sent.html", {"email": email.strip()})
+    return render(request, "signin_sent.html", {"email": email.strip(), "mailed": a.mails_links})
 
 
 @router.get("/signin/verify")
