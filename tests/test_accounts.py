@@ -441,3 +441,11 @@ def test_without_a_mail_server_the_link_goes_to_the_log(data, shared_engine, cap
         assert r.status_code == 303 and "solo@example.org" in client.get("/settings").text
     client.app.state.services.engine.close()
     client.app.state.services.store.close()
+
+
+def test_export_of_a_tag_in_any_script(client, mailbox):
+    sign_in(client, mailbox, "script@example.org")
+    client.post(f"/papers/{CURIE[0]}/save", data={"tag": "数据 données", "csrf_token": csrf(client)})
+    r = client.get("/library/export?" + urlencode({"tag": "数据 données", "format": "json"}))
+    assert r.status_code == 200 and r.json()["papers"][0]["arxiv_id"] == CURIE[0]
+    assert r.headers["content-disposition"].isascii()

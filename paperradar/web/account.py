@@ -270,7 +270,8 @@ def library_export(request: Request, tag: str = Query("", max_length=200),
     with services(request).bounded():
         body = lib.export_bibtex(user, tag or None) if format == "bibtex" else \
             json.dumps(lib.export_json(user, tag or None), indent=2, ensure_ascii=False) + "\n"
-    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in (tag or "library"))[:60] or "library"
+    # ASCII only: a header is latin-1, and a tag may be any script
+    name = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-" for c in (tag or "library"))[:60]
     media = "application/x-bibtex" if format == "bibtex" else "application/json"
     ext = "bib" if format == "bibtex" else "json"
     return Response(body, media_type=f"{media}; charset=utf-8",
@@ -278,23 +279,18 @@ def library_export(request: Request, tag: str = Query("", max_length=200),
 
 
 @router.post("/library/import")
-async def library_import(request: Request, file: UploadFile = File(...), tag: str = Form("", max_length=200),
-                         csrf_token: str = Form("", max_length=200)):
+def library_import(request: Request, file: UploadFile = File(...), tag: str = Form("", max_length=200),
+                   csrf_token: str = Form("", max_length=200)):
     _check_csrf(request, csrf_token)
     user = current_user(request)
     if user is None:
         return _to_sign_in(request)
-    data = await file.read(MAX_IMPORT_BYTES + 1)
+    data = file.file.read(MAX_IMPORT_BYTES + 1)  # a spooled temporary file: this thread may block on it
     if len(data) > MAX_IMPORT_BYTES:
         raise LibraryError(f"the file is larger than {MAX_IMPORT_BYTES // 2**20} MB")
-    text = data.decode("utf-8", errors="replace")
-    import anyio.to_thread
-
-    def run():
-        with services(request).write_lock:
-            return Library(services(request).store).import_bibtex(user, text, tag or None)
-
-    report = await anyio.to_thread.run_sync(run)
+    with services(request).write_lock:
+        report = Library(services(request).store).import_bibtex(user, data.decode("utf-8", errors="replace"),
+                                                                tag or None)
     return render(request, "library_import.html", {"me": user, "report": report, "filename": file.filename})
 
 
