@@ -40,6 +40,7 @@ DISMISS_WEIGHT = 3.0  # a "not interested" says more than a random paper
 L2 = 0.1  # ridge penalty on the weights (chosen on dev users in bench/recommend.py)
 TEMPERATURE = 20.0  # of the soft maximum of similarities to saved papers
 RERANK = 200  # the model's best candidates re-ranked with the profile terms they contain
+MAX_RANKED = 20_000  # candidates a feed looks through at most, however strict its filters
 TERM_WEIGHT = 1.0  # of the terms in that re-ranking (chosen on dev users in bench/recommend.py)
 NEWTON_STEPS = 12
 TERMS = 30  # profile terms kept per model, for explanations
@@ -313,15 +314,15 @@ class Recommender:
 
     def rank(self, model: Model, ids: list[int], x: np.ndarray,
              term_weight: float = TERM_WEIGHT) -> list[tuple[int, float]]:
-        """(paper id, match) of the candidates ``ids`` (vectors ``x``), best first: by the model's score,
-        with its top RERANK re-ranked by the profile terms each paper contains (rerank_by_terms)."""
+        """(paper id, match) of the best MAX_RANKED candidates ``ids`` (vectors ``x``), best first: by the
+        model's score, with its top RERANK re-ranked by the profile terms each paper contains."""
         if not ids:
             return []
         _, saved = self.engine.vectors.rows(model.saved)
         raw = model.raw(x, saved)
         match = model.match(raw)
         order = np.lexsort((np.asarray(ids), -raw)).tolist()  # best first, ties by id
-        head, tail = order[:RERANK], order[RERANK:]
+        head, tail = order[:RERANK], order[RERANK:MAX_RANKED]
         texts = {p.id: paper_text(p) for p in self.store.get_many(ids[i] for i in head)}
         head = [head[j] for j in rerank_by_terms([ids[i] for i in head], raw[head],
                                                  [texts.get(ids[i], "") for i in head], model.terms,

@@ -54,6 +54,7 @@ class VectorIndex:
         self._ids = np.zeros(0, dtype=np.int64)
         self._row: dict[int, int] = {}
         self._f32: np.ndarray | None = None
+        self._by_id: tuple[np.ndarray, np.ndarray] | None = None
         self._ann = None
         self._load()
 
@@ -148,6 +149,7 @@ class VectorIndex:
             self._ids = np.concatenate([self._ids, np.asarray(fresh_ids, dtype=np.int64)])
         self._f16 = f16
         self._f32 = None
+        self._by_id = None
         self._ann = None
 
     def vector(self, paper_id: int) -> np.ndarray | None:
@@ -159,11 +161,17 @@ class VectorIndex:
 
     def rows(self, ids) -> tuple[list[int], np.ndarray]:
         """(the ids that have a vector, their vectors as a float32 matrix), in the order given."""
-        present = [(pid, self._row[pid]) for pid in ids if pid in self._row]
-        if not present:
+        wanted = np.fromiter(ids, dtype=np.int64)
+        if len(wanted) == 0 or len(self._ids) == 0:
             return [], np.zeros((0, self.dim), dtype=np.float32)
-        m = np.asarray(self._f16[np.array([r for _, r in present])], dtype=np.float32)
-        return [pid for pid, _ in present], m
+        if self._by_id is None:  # ids sorted, with their rows: a vectorised lookup of many ids at once
+            order = np.argsort(self._ids, kind="stable")
+            self._by_id = (self._ids[order], order)
+        sorted_ids, sorted_rows = self._by_id
+        at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+        found = sorted_ids[at] == wanted
+        rows = sorted_rows[at[found]]
+        return wanted[found].tolist(), np.asarray(self._f16[rows], dtype=np.float32)
 
     def sample(self, n: int, seed: int) -> tuple[list[int], np.ndarray]:
         """Up to ``n`` papers drawn at random (reproducibly, by ``seed``): (ids, float32 vectors)."""
