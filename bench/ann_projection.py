@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (before usearch: see paperradar.vectors._usearch)
 from _machine import describe
 from usearch.index import Index
 

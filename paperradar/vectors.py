@@ -35,6 +35,16 @@ class IndexMismatch(PaperradarError):
     http_status = 503
 
 
+def _usearch():
+    """usearch's Index class, with onnxruntime loaded first: importing usearch.index and then onnxruntime
+    crashes the process (segmentation fault; usearch 2.26.6, onnxruntime 1.31.1, seen here), and the
+    embedder may load onnxruntime after the index is open."""
+    import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
+
+
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, array)
@@ -82,9 +92,7 @@ class VectorIndex:
         self.last_seq = int(meta.get("last_seq", 0))
         ann_path = self.dir / "hnsw.usearch"
         if meta.get("ann") and ann_path.exists():
-            from usearch.index import Index
-
-            self._ann = Index.restore(str(ann_path), view=True)
+            self._ann = _usearch().restore(str(ann_path), view=True)
             self._ann.expansion_search = EXPANSION_SEARCH  # not stored in the file
 
     def needs_ann(self) -> bool:
@@ -114,9 +122,7 @@ class VectorIndex:
         os.replace(tmp, self.dir / "meta.json")
 
     def _build_ann(self) -> None:
-        from usearch.index import Index
-
-        index = Index(ndim=self.dim, metric="ip", dtype="f16", connectivity=16, expansion_add=128,
+        index = _usearch()(ndim=self.dim, metric="ip", dtype="f16", connectivity=16, expansion_add=128,
                       expansion_search=EXPANSION_SEARCH)
         index.add(self._ids, np.asarray(self._f16, dtype=np.float32), threads=os.cpu_count() or 1)
         tmp = self.dir / "hnsw.usearch.tmp"

@@ -62,3 +62,22 @@ def test_hnsw_recall_against_exact(tmp_path):
 def test_empty_index_searches_to_nothing(tmp_path):
     vi = VectorIndex(tmp_path / "v", "m", 8)
     assert vi.search(np.ones(8), k=5) == []
+
+
+def test_opening_an_ann_index_then_loading_the_model_does_not_crash(tmp_path):
+    """usearch imported before onnxruntime crashes the interpreter; the index loads them in the safe order
+    (a fresh process: the import order of this one is already settled)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from paperradar.vectors import VectorIndex\n"
+            f"v = VectorIndex({str(tmp_path)!r}, 'm', 8, ann_threshold=10)\n"
+            "x = np.random.default_rng(0).normal(size=(20, 8)).astype('float32')\n"
+            "v.add(list(range(20)), x / np.linalg.norm(x, axis=1, keepdims=True))\n"
+            "v.save(last_seq=1, ann=True)\n"
+            f"VectorIndex({str(tmp_path)!r}, 'm', 8, ann_threshold=10)\n"
+            "import onnxruntime\n"
+            "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
