@@ -117,3 +117,42 @@ def serve_copy_with_mail(tmp_path_factory, web_data, shared_engine, mail_env: di
     finally:
         engine.close()
         store.close()
+
+
+# -- mail, and the app over a writable copy (subscriptions, accounts) ----------------------------------------
+@pytest.fixture(scope="module")
+def sink():
+    """A real SMTP server for the module (tests/mailsink.py)."""
+    from mailsink import MailSink
+
+    with MailSink() as s:
+        yield s
+
+
+@pytest.fixture
+def mailbox(sink):
+    sink.clear()
+    yield sink
+    sink.clear()
+
+
+@pytest.fixture
+def data(web_data, tmp_path) -> Path:
+    """A writable copy of the indexed test corpus (without the model files: engines borrow the loaded
+    model of ``shared_engine``)."""
+    import shutil
+
+    dst = tmp_path / "data"
+    shutil.copytree(web_data, dst, ignore=shutil.ignore_patterns("models"))
+    return dst
+
+
+@pytest.fixture
+def client(data, shared_engine, mailbox):
+    """The real app over ``data``, mailing to ``mailbox``; a delivery under way finishes before teardown."""
+    from webclient import close, make_client
+
+    with make_client(data, shared_engine, mailbox.env) as c:
+        yield c
+        c.app.state.courier.wait()
+    close(c)

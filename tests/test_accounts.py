@@ -8,79 +8,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
-from fastapi.testclient import TestClient
-from mailsink import MailSink, links
+from mailsink import links
+from webclient import CSRF, close, csrf, local, make_client, token_of
 
 from paperradar import accounts as accounts_mod
 from paperradar import bibtex, mail
 from paperradar.accounts import Accounts
 from paperradar.digest import Digests, Preferences
 from paperradar.library import Library
-from paperradar.search import SearchEngine
 from paperradar.store import Store
 from paperradar.web.account import SESSION_COOKIE
-from paperradar.web.app import create_app
 
-BASE = "http://testserver"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # papers of the web corpus (tests/conftest.py): three on graph networks for science, by the Curies
 CURIE = ["2606.99002", "2606.99003"]
 
 
-@pytest.fixture(scope="module")
-def sink():
-    with MailSink() as s:
-        yield s
-
-
-@pytest.fixture
-def mailbox(sink):
-    sink.clear()
-    yield sink
-    sink.clear()
-
-
-@pytest.fixture
-def data(tmp_path, web_data):
-    copy = tmp_path / "data"
-    shutil.copytree(web_data, copy)
-    return copy
-
-
-def make_client(data, shared_engine, env: dict) -> TestClient:
-    store = Store(data / "paperradar.sqlite3")
-    engine = SearchEngine(store, embedder=shared_engine.embedder, embed_threads=1)
-    return TestClient(create_app(data, env={"PAPERRADAR_RATE_LIMIT": "0", "PAPERRADAR_BASE_URL": BASE, **env},
-                                 engine=engine, warm=False))
-
-
-@pytest.fixture
-def client(data, shared_engine, mailbox):
-    with make_client(data, shared_engine, mailbox.env) as c:
-        yield c
-    c.app.state.services.engine.close()
-    c.app.state.services.store.close()
-
-
 def store_of(client) -> Store:
     return client.app.state.services.store
-
-
-def csrf(client, path: str = "/") -> str:
-    return CSRF.search(client.get(path).text).group(1)
-
-
-def local(url: str) -> str:
-    assert url.startswith(BASE + "/"), url
-    return url[len(BASE):]
-
-
-def token_of(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["token"][0]
 
 
 def sign_in(client, mailbox, email: str) -> None:
@@ -286,6 +233,7 @@ def test_users_see_only_their_own_library(client, mailbox, data, shared_engine):
         assert other.post("/library/tag/delete", data={"tag": "secret project",
                                                         "csrf_token": csrf(other)}).status_code == 404
         assert "alice@example.org" not in other.get("/for-you").text
+    close(other)
     assert "secret project" in client.get("/library").text
 
 
@@ -439,8 +387,7 @@ def test_without_a_mail_server_the_link_goes_to_the_log(data, shared_engine, cap
         r = client.post("/signin/verify", data={"token": token_of(url), "csrf_token": CSRF.search(
             page.text).group(1)}, follow_redirects=False)
         assert r.status_code == 303 and "solo@example.org" in client.get("/settings").text
-    client.app.state.services.engine.close()
-    client.app.state.services.store.close()
+    close(client)
 
 
 def test_export_of_a_tag_in_any_script(client, mailbox):

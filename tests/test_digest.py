@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -146,15 +145,6 @@ def env_for(sink: Sink, data: Path) -> dict[str, str]:
     return {"PAPERRADAR_SMTP_HOST": "127.0.0.1", "PAPERRADAR_SMTP_PORT": str(sink.port),
             "PAPERRADAR_MAIL_FROM": SENDER, "PAPERRADAR_SECRET_KEY": "test-secret-key-0123456789",
             "PAPERRADAR_BASE_URL": BASE_URL, "PAPERRADAR_DATA_DIR": str(data)}
-
-
-@pytest.fixture
-def data(web_data, tmp_path) -> Path:
-    """A writable copy of the indexed test corpus (without the model files: engines borrow the loaded
-    model of ``shared_engine``)."""
-    dst = tmp_path / "data"
-    shutil.copytree(web_data, dst, ignore=shutil.ignore_patterns("models"))
-    return dst
 
 
 @pytest.fixture

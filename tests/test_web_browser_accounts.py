@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import serve_copy_with_mail
-from mailsink import MailSink, links
+from mailsink import links
 from test_web_browser import (  # noqa: F401 (browser: a fixture)
     _finish,
     assert_inline_script_blocked,
@@ -38,12 +38,6 @@ CURIE = ["2606.99002", "2606.99003"]
 MARKUP = "2606.99001"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True,
          "has_touch": True}
-
-
-@pytest.fixture(scope="module")
-def sink():
-    with MailSink() as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,10 @@ import re
 
 import pytest
 from conftest import serve_copy_with_mail
-from mailsink import MailSink, links
+from mailsink import links
 from test_web_browser import _finish, browser, expect, open_tab  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def sink():
-    with MailSink() as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

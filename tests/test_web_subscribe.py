@@ -5,81 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import time
-from urllib.parse import urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
-from mailsink import MailSink, html_of, links, text_of
+from mailsink import html_of, links, text_of
+from webclient import BASE, CSRF, close, csrf, local, make_client, token_of
 
 from paperradar import mail
 from paperradar.digest import ADDRESS_LIMIT, CLIENT_LIMIT, Digests
-from paperradar.search import SearchEngine
-from paperradar.store import Store
-from paperradar.web.app import create_app
 from paperradar.web.subscribe import PREVIEW_CSP
-
-BASE = "http://testserver"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(scope="module")
-def sink():
-    with MailSink() as s:
-        yield s
-
-
-@pytest.fixture
-def mailbox(sink):
-    sink.clear()
-    yield sink
-    sink.clear()
-
-
-@pytest.fixture
-def data(tmp_path, web_data):
-    """A private copy of the web corpus (subscribing writes)."""
-    copy = tmp_path / "data"
-    shutil.copytree(web_data, copy)
-    return copy
-
-
-def make_client(data, shared_engine, env: dict) -> TestClient:
-    store = Store(data / "paperradar.sqlite3")
-    # the session's model, over this copy's store and indexes: no second model load
-    engine = SearchEngine(store, embedder=shared_engine.embedder, embed_threads=1)
-    return TestClient(create_app(data, env={"PAPERRADAR_RATE_LIMIT": "0", "PAPERRADAR_BASE_URL": BASE, **env},
-                                 engine=engine, warm=False))
-
-
-@pytest.fixture
-def client(data, shared_engine, mailbox):
-    with make_client(data, shared_engine, mailbox.env) as c:
-        yield c
-        c.app.state.courier.wait()
-    c.app.state.services.engine.close()
-    c.app.state.services.store.close()
 
 
 def subs(client):
     return client.app.state.services.store.subscriptions
 
 
-def csrf(client, path: str = "/") -> str:
-    return CSRF.search(client.get(path).text).group(1)
-
-
 def subscribe(client, email: str, **fields):
     return client.post("/subscribe", data={"email": email, "trending": "on", "csrf_token": csrf(client),
                                            **fields})
-
-
-def local(url: str) -> str:
-    """A link from a mail as the test client's path (the app's base URL is the test server's)."""
-    assert url.startswith(BASE + "/"), url
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
 
 
 def confirm_link(message) -> str:
@@ -98,10 +41,6 @@ def subscribe_and_confirm(client, mailbox, email: str, **fields):
     sub = subs(client).by_email(email)
     assert sub.status == "active"
     return sub
-
-
-def token_of(link: str) -> str:
-    return link.split("token=", 1)[1]
 
 
 # -- subscribing and confirming ---------------------------------------------------------------------------
@@ -413,5 +352,5 @@ def test_without_mail_settings_subscribing_answers_503(data, shared_engine, mail
         assert c.get("/confirm", params={"token": "1.0.abc"}).status_code == 503
         assert c.get("/digest/preview").status_code == 200  # a preview needs no mail
         assert c.app.state.services.store.subscriptions.by_email("nina@example.org") is None
-        c.app.state.services.engine.close()
+    close(c)
     assert not mailbox.messages
