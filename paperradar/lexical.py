@@ -377,7 +377,8 @@ class LexicalIndex:
 
         A query with words is ranked by BM25 over title, abstract and authors, weighted by the boosts;
         at least one free word must match, and every phrase, field term and filter.
-        A query of filters alone (cat:, id:, dates, exclusions) matches by date, newest first, score 0.
+        A query of filters alone (cat:, id:, dates, exclusions) matches by date, newest first (undated
+        papers last), score 0.
         ``query.sort`` is not applied here: the caller ranks the fused results.
         """
         self.open_or_create()
@@ -399,7 +400,10 @@ class LexicalIndex:
         if not hits:
             return []
         ids = searcher.fast_field_values("id", [address for _, address in hits])
-        rows = sorted(zip(ids, (key for key, _ in hits), strict=True), key=lambda r: (-r[1], r[0]))[:limit]
+        # A paper without a date (a saved Hugging Face page gives none) has no value to order by: tantivy
+        # puts it last with key None, and so does this sort, which must be total.
+        rows = sorted(zip(ids, (key for key, _ in hits), strict=True),
+                      key=lambda r: (r[1] is None, -(r[1] or 0), r[0]))[:limit]
         return [(i, float(key) if ranked else 0.0) for i, key in rows]
 
     def _compile(self, query: Query, boosts: dict[str, float]):

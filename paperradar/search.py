@@ -105,6 +105,16 @@ def _matches(p: StoredPaper, q: Query) -> bool:
     return True
 
 
+def sort_newest(scored: list[tuple[StoredPaper, float]]) -> None:
+    """Sort (paper, score) pairs in place, newest first: dated papers by their listing day (announced,
+    else submitted), latest first; undated ones (a saved Hugging Face page gives no date) last; ties by
+    id, so that pages of a sorted result neither repeat nor skip a paper."""
+    scored.sort(key=lambda ps: ps[0].id)
+    # Stable, also in reverse: papers of the same day keep the ascending ids of the first pass.
+    scored.sort(key=lambda ps: (bool(ps[0].announced or ps[0].submitted),
+                                ps[0].announced or ps[0].submitted or ""), reverse=True)
+
+
 def filter_papers(papers: list[StoredPaper], text: str) -> list[StoredPaper]:
     """The papers that contain every word of a query and satisfy its filters and exclusions (search inside
     a small set, e.g. a user's library, without an index). QueryError for a malformed query."""
@@ -283,7 +293,7 @@ class SearchEngine:
         papers = {p.id: p for p in self.store.get_many(pid for pid, _ in ranked)}
         scored = [(papers[pid], s) for pid, s in ranked if pid in papers]
         if sort == "newest":
-            scored.sort(key=lambda ps: (ps[0].announced or ps[0].submitted or "", ps[0].id), reverse=True)
+            sort_newest(scored)
         elif sort == "trending":
             votes = self.store.vote_totals(p.id for p, _ in scored)
             w = trending.window(self.store, "day")
@@ -293,7 +303,8 @@ class SearchEngine:
                 age = trending.age_hours(p.announced or p.submitted, now)
                 return rank.trending_score(votes.get(p.id, 0), age)
 
-            scored.sort(key=lambda ps: (-score(ps[0]), ps[0].id))
+            # An undated paper's age is unknown, not old: it goes last, whatever its votes.
+            scored.sort(key=lambda ps: (not (ps[0].announced or ps[0].submitted), -score(ps[0]), ps[0].id))
         hits = [Hit(p, s, self._highlights(p, q)) for p, s in scored[offset:want]]
         return Results(text, mode, sort, hits, round(1000 * (time.perf_counter() - t), 2))
 
