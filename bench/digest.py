@@ -42,10 +42,10 @@ from pathlib import Path
 from _machine import describe
 from aiosmtpd.controller import Controller
 
+from paperradar import config
 from paperradar.digest import Digests, Preferences, stamp
 from paperradar.search import QUERY_CACHE, SearchEngine
 from paperradar.store import Store
-from paperradar.web.app import read_settings
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "speed"
 NOW = dt.datetime(2026, 7, 2, 13, 0, tzinfo=dt.UTC)  # Thursday: 09:00 in New York, 22:00 in Tokyo
@@ -171,7 +171,7 @@ def main() -> None:
         store = Store(tmp / "paperradar.sqlite3")  # migrates the copy: subscribers, outbox
         copy_s = time.perf_counter() - t
         engine = SearchEngine(store, index_dir=CACHE / "index")
-        settings = read_settings({"PAPERRADAR_SMTP_HOST": "127.0.0.1",
+        settings = config.load({"PAPERRADAR_DATA_DIR": str(tmp), "PAPERRADAR_SMTP_HOST": "127.0.0.1",
                                   "PAPERRADAR_SMTP_PORT": str(controller.port),
                                   "PAPERRADAR_MAIL_FROM": "digest@paperradar.bench",
                                   "PAPERRADAR_SECRET_KEY": secrets.token_hex(16),

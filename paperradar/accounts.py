@@ -16,6 +16,7 @@ import secrets
 from urllib.parse import urlencode
 
 from . import mail
+from .config import Settings
 from .digest import TEMPLATES, RateLimited, stamp, utc
 from .errors import PaperradarError
 from .store import Store, User
@@ -42,19 +43,18 @@ def _hash(token: str) -> str:
 
 
 class Accounts:
-    """Sign-in and sessions over a store; ``settings`` is config's settings dict (mail and base URL).
+    """Sign-in and sessions over a store, with the settings' mail, base URL and secret (which signs links).
 
-    ``secret`` signs the links when PAPERRADAR_SECRET_KEY is not set (the web app passes its data-dir
-    key). Without a mail server (no PAPERRADAR_SMTP_HOST and PAPERRADAR_MAIL_FROM) the sign-in link is
+    Without a mail server (no PAPERRADAR_SMTP_HOST and PAPERRADAR_MAIL_FROM) the sign-in link is
     written to the server's log instead of mailed: a single researcher running paperradar on their own
     machine signs in from the terminal, and nobody else can read that log.
     """
 
-    def __init__(self, store: Store, settings: dict, secret: bytes | None = None):
+    def __init__(self, store: Store, settings: Settings):
         self.store = store
         self.db = store.accounts
         self.mail = mail.MailSettings.from_settings(settings)
-        self.secret = self.mail.secret or secret
+        self.secret = self.mail.secret
 
     @property
     def mails_links(self) -> bool:
@@ -69,8 +69,6 @@ class Accounts:
         the per-address or per-client limits, MailUnavailable when the mail server cannot take it now."""
         if self.mails_links:
             self.mail.require()  # half a mail setup is an error, not a reason to log links
-        elif not self.secret:
-            raise mail.MailNotConfigured("sign-in needs a key: set PAPERRADAR_SECRET_KEY")
         address = mail.valid_address(email)
         if address is None:
             raise SignInError("that does not look like an e-mail address")
@@ -108,8 +106,6 @@ class Accounts:
     def verify(self, token: str, now: dt.datetime | None = None) -> User:
         """The user a sign-in link is for (the account is created on first sign-in); the link is used up.
         InvalidToken if it is forged, expired or used already."""
-        if not self.secret:
-            raise mail.MailNotConfigured("PAPERRADAR_SECRET_KEY is not set")
         now = utc(now)
         link_id, _, _ = mail.parse_token(token)
         row = self.db.signin_link(link_id)

@@ -58,6 +58,15 @@ def _open_store(ctx: click.Context) -> Store:
     return Store.open(ctx.obj["data_dir"])
 
 
+def _settings(ctx: click.Context):
+    """The settings, read once per command (only by the commands that need them)."""
+    from . import config
+
+    if "settings" not in ctx.obj:
+        ctx.obj["settings"] = config.load(data_dir=ctx.obj["data_dir"])
+    return ctx.obj["settings"]
+
+
 def _run_ingest(ctx: click.Context, sources: list[tuple[str, Source]], exit: bool = True) -> int:
     """Ingest each (label, source), print a summary line per input and a total; exit 0 / 1 / 2 (or, with
     ``exit=False``, return that code)."""
@@ -77,7 +86,8 @@ def _run_ingest(ctx: click.Context, sources: list[tuple[str, Source]], exit: boo
     for label, source in sources:
         progress = Progress(label)
         try:
-            report = ingest(store, source, on_reject=on_reject, on_progress=progress.update)
+            report = ingest(store, source, on_reject=on_reject, on_progress=progress.update,
+                            batch_size=_settings(ctx).batch_size)
         except InputUnusable as e:
             progress.close()
             click.echo(f"error: {e}" + (f"\nhint: {e.hint}" if e.hint else ""), err=True)
@@ -482,9 +492,8 @@ def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule)
         os.environ["PAPERRADAR_BASE_URL"] = f"http://{shown}:{port}"
     if digest_schedule:
         from .mail import MailSettings
-        from .web.app import read_settings
 
-        MailSettings.from_settings(read_settings(data_dir=config.data_dir(ctx.obj["data_dir"]))).require()
+        MailSettings.from_settings(config.load(data_dir=data)).require()
         _digest_loop(ctx.obj["data_dir"], digest_schedule)
         click.echo(f"paperradar: sending due digests every {digest_schedule} s")
     click.echo(f"paperradar: serving at http://{shown}:{port}/ (Ctrl-C to stop)")
@@ -498,13 +507,10 @@ def digest_group() -> None:
 
 
 def _digests(ctx: click.Context, with_engine: bool = True):
-    from . import config
     from .digest import Digests
-    from .web.app import read_settings
 
     store = _open_store(ctx)
-    return Digests(store, _engine_over(store) if with_engine else None,
-                   read_settings(data_dir=config.data_dir(ctx.obj["data_dir"])))
+    return Digests(store, _engine_over(store) if with_engine else None, _settings(ctx))
 
 
 def _engine_over(store):
@@ -551,14 +557,10 @@ def digest_send(ctx, at, as_json) -> None:
 @click.pass_context
 def digest_preview(ctx, email, at, as_html) -> None:
     """Print the digest EMAIL would get now (nothing is queued or sent)."""
-    from .mail import MailSettings
-
     d = _digests(ctx)
     sub = d.subs.by_email(email)
     if sub is None:
         raise NotFound(f"no subscriber {email!r}")
-    if d.mail.secret is None:  # links need the key; a preview may show placeholders instead
-        d.mail = MailSettings(**{**d.mail.__dict__, "secret": b"preview-only"})
     from .digest import utc
 
     text, html = d.render(d.compose(sub, utc(_parse_at(at))))
@@ -657,7 +659,7 @@ def users_delete(ctx, email, yes) -> None:
         user = _user(store, email)
         if not yes:
             click.confirm(f"Delete the account of {user.email} and all its data?", abort=True)
-        Accounts(store, {}).delete(user)
+        Accounts(store, _settings(ctx)).delete(user)
     click.echo(f"deleted the account of {user.email}", err=True)
 
 
@@ -666,14 +668,14 @@ def _digest_loop(data_dir: str | None, every: int) -> None:
     import logging
     import threading
 
+    from . import config
     from .digest import Digests
-    from .web.app import read_settings
 
     log = logging.getLogger("paperradar.digest")
 
     def loop() -> None:
         store = Store.open(data_dir)
-        digests = Digests(store, _engine_over(store), read_settings(data_dir=store.path.parent))
+        digests = Digests(store, _engine_over(store), config.load(data_dir=store.path.parent))
         while True:
             try:
                 counts = digests.run()

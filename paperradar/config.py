@@ -1,34 +1,113 @@
-"""Settings: one declarative table (name, default, help), read from the environment and a settings file.
+"""Settings: one declarative table, read once into a typed, frozen :class:`Settings`.
 
 Each setting ``name`` is read from ``PAPERRADAR_<NAME>``, else from the settings file — a TOML file the
 admin creates, ``$PAPERRADAR_CONFIG`` or ``<data dir>/settings.toml``, with the same names in lower case
-(``smtp_host = "mail.example.org"``) — else its default. Command-line options override both. Secrets have
-no default.
+(``smtp_host = "mail.example.org"``) — else its default. Command-line options override both.
+
+The table *is* the dataclass: each field carries its default and its help, and its annotation is the type
+values are converted to. :func:`load` builds the object once; everything else reads attributes of it (the
+web app, the digest job, the CLI) and never the environment. The signing secret is resolved once, here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import ipaddress
 import os
+import secrets
 import tomllib
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import PaperradarError
+
+DB_FILENAME = "paperradar.sqlite3"
+SECRET_FILENAME = "secret.key"
 
 
 class ConfigError(PaperradarError):
     """A setting has a value of the wrong type, or the settings file cannot be read."""
 
 
+def _setting(default, help: str, *, secret: bool = False, file: bool = True):
+    return field(default=default, metadata={"help": help, "secret": secret, "file": file})
+
+
 @dataclass(frozen=True)
-class Setting:
-    name: str
-    default: object
-    help: str
+class Settings:
+    """Every setting, typed. Build it with :func:`load`; it never changes afterwards."""
+
+    data_dir: Path = _setting(None, "Directory holding the database and derived indexes "
+                                    "(default: $XDG_DATA_HOME/paperradar or ~/.local/share/paperradar).",
+                              file=False)  # the settings file lives in the data directory
+    batch_size: int = _setting(2000, "Papers per ingest transaction: a crash loses at most one batch.")
+    # -- the web server
+    admin_token: str | None = _setting(None, "Bearer token that opens the write API (/api/v1/admin/...); "
+                                             "unset, the write API answers 403.", secret=True)
+    secret_key: str | None = _setting(None, "Key that signs CSRF tokens, sign-in and digest links. Unset, a "
+                                            "random key is created once in the data directory (secret.key, "
+                                            "mode 600) and used by every process.", secret=True)
+    rate_limit: int = _setting(600, "Requests per minute one client address may make (bursts of a tenth "
+                                    "of that); 0 turns the limit off.")
+    trusted_proxies: str = _setting("", "Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose "
+                                        "X-Forwarded-For / X-Forwarded-Proto headers are believed, comma "
+                                        "separated; empty: believe no one, the client is the TCP peer.")
+    max_body_kb: int = _setting(64, "Largest request body, except uploads to the write API.")
+    max_upload_mb: int = _setting(100, "Largest file the write API ingests.")
+    sql_time_limit_ms: int = _setting(2000, "Longest a web request's database reads may run.")
+    result_cache_mb: int = _setting(64, "Memory one web worker may use for cached search result pages.")
+    max_connections: int = _setting(200, "Open connections one worker accepts before answering 503; a "
+                                         "flood of half-sent requests cannot starve everyone else.")
+    keep_alive_s: int = _setting(5, "Seconds an idle keep-alive connection stays open.")
+    header_timeout_s: int = _setting(10, "Seconds a client has to send a request's headers.")
+    # -- mail (digests, confirmations, sign-in links)
+    smtp_host: str | None = _setting(None, "SMTP server for digests; unset, no mail is sent.")
+    smtp_port: int = _setting(25, "SMTP port (587 for starttls, 465 for ssl, usually).")
+    smtp_tls: str = _setting("none", "none, starttls or ssl.")
+    smtp_user: str | None = _setting(None, "SMTP login (optional).")
+    smtp_password: str | None = _setting(None, "SMTP password.", secret=True)
+    mail_from: str | None = _setting(None, "The From: address of digests, e.g. paperradar@example.org.")
+    base_url: str = _setting("http://localhost:8000", "The web app's public address: every link in mails "
+                                                      "and feeds starts with it (never the Host header).")
+
+    @functools.cached_property
+    def secret(self) -> bytes:
+        """The signing key: ``secret_key`` if set, else the data directory's random key (made on first use,
+        mode 600), so the web app, `digest send` from cron and every worker sign with the same key."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        return _data_dir_secret(self.data_dir)
 
     @property
-    def env(self) -> str:
-        return "PAPERRADAR_" + self.name.upper()
+    def public_url(self) -> str:
+        """``base_url`` without a trailing slash: links are ``public_url + path``."""
+        return self.base_url.rstrip("/")
+
+    @functools.cached_property
+    def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
+
+    def replace(self, **changes) -> Settings:
+        """A copy with ``changes`` (tests, and `serve` setting the base URL it serves on)."""
+        return dataclasses.replace(self, **changes)
+
+
+SETTINGS = [f for f in dataclasses.fields(Settings)]
+_TYPES = typing.get_type_hints(Settings)
+
+
+def _networks(text: str):
+    out = []
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {part!r} is not an IP address or network") from None
+    return tuple(out)
 
 
 def _default_data_dir() -> str:
@@ -36,66 +115,31 @@ def _default_data_dir() -> str:
     return os.path.join(base, "paperradar")
 
 
-SETTINGS = [
-    Setting("data_dir", None, "Directory holding the database and derived indexes "
-                              "(default: $XDG_DATA_HOME/paperradar or ~/.local/share/paperradar)."),
-    Setting("batch_size", 2000, "Papers per ingest transaction: a crash loses at most one batch of work."),
-    # web server
-    Setting("admin_token", None, "Bearer token that opens the write API (/api/v1/admin/...); unset, the "
-                                 "write API answers 403. A secret: environment only."),
-    Setting("secret_key", None, "Key that signs CSRF tokens. A secret: environment only; unset, a random "
-                                "key is created once in the data directory (secret.key, mode 600)."),
-    Setting("rate_limit", 600, "Requests per minute one client address may make (bursts of a tenth of "
-                               "that); 0 turns the limit off."),
-    Setting("max_body_kb", 64, "Largest request body, except uploads to the write API."),
-    Setting("max_upload_mb", 100, "Largest file the write API ingests."),
-    Setting("sql_time_limit_ms", 2000, "Longest a web request's database reads may run."),
-    # mail (digests and confirmations)
-    Setting("smtp_host", None, "SMTP server for digests; unset, no mail is sent."),
-    Setting("smtp_port", 25, "SMTP port (587 for starttls, 465 for ssl, usually)."),
-    Setting("smtp_tls", "none", "none, starttls or ssl."),
-    Setting("smtp_user", None, "SMTP login (optional)."),
-    Setting("smtp_password", None, "SMTP password (a secret: environment only)."),
-    Setting("mail_from", None, "The From: address of digests, e.g. paperradar@example.org."),
-    Setting("base_url", "http://localhost:8000", "The web app's public address, for links in mails."),
-]
-
-DB_FILENAME = "paperradar.sqlite3"
+def env_name(name: str) -> str:
+    return "PAPERRADAR_" + name.upper()
 
 
-def _convert(setting: Setting, raw: object, where: str) -> object:
-    default = setting.default
+def _convert(name: str, raw: object, where: str) -> object:
+    kind = _TYPES[name]
     try:
-        if isinstance(default, bool):
-            return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
+        if kind is int:
             if isinstance(raw, bool):
                 raise ValueError
             return int(raw)
+        if kind is bool:
+            return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {setting.name} must be a whole number, not {raw!r}") from None
+        raise ConfigError(f"{where}: {name} must be a whole number, not {raw!r}") from None
+    if isinstance(raw, (dict, list)):
+        raise ConfigError(f"{where}: {name} must be a single value, not {raw!r}")
     return str(raw)
 
 
-def get(name: str, env: dict[str, str] | None = None, file_values: dict | None = None) -> object:
-    """The value of setting ``name``: the environment, else ``file_values``, else the default."""
-    env = os.environ if env is None else env
-    setting = next(s for s in SETTINGS if s.name == name)
-    raw = env.get(setting.env)
-    if raw not in (None, ""):
-        return _convert(setting, raw, setting.env)
-    if file_values and file_values.get(name) not in (None, ""):
-        return _convert(setting, file_values[name], "settings file")
-    if name == "data_dir":
-        return _default_data_dir()
-    return setting.default
-
-
-def settings_file(env: dict[str, str] | None = None, data_dir: Path | None = None) -> Path | None:
+def settings_file(env: typing.Mapping[str, str] | None = None, data_dir: Path | None = None) -> Path | None:
     env = os.environ if env is None else env
     if env.get("PAPERRADAR_CONFIG"):
         return Path(env["PAPERRADAR_CONFIG"]).expanduser()
-    path = (data_dir or Path(str(get("data_dir", env))).expanduser()) / "settings.toml"
+    path = (data_dir or data_dir_from(env=env)) / "settings.toml"
     return path if path.is_file() else None
 
 
@@ -107,7 +151,7 @@ def load_file(path: Path) -> dict:
         raise ConfigError(f"cannot read the settings file {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"the settings file {path} is not valid TOML: {e}") from None
-    known = {s.name for s in SETTINGS} - {"data_dir"}
+    known = {f.name for f in SETTINGS if f.metadata["file"]}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}",
@@ -115,13 +159,57 @@ def load_file(path: Path) -> dict:
     return values
 
 
-def read_all(env: dict[str, str] | None = None, data_dir: Path | None = None) -> dict:
-    """Every setting, from the environment, the settings file and the defaults."""
-    path = settings_file(env, data_dir)
-    file_values = load_file(path) if path else {}
-    return {s.name: get(s.name, env, file_values) for s in SETTINGS}
+def data_dir_from(override: str | Path | None = None, env: typing.Mapping[str, str] | None = None) -> Path:
+    """The data directory: the command-line value, else $PAPERRADAR_DATA_DIR, else the per-user default."""
+    env = os.environ if env is None else env
+    return Path(override or env.get("PAPERRADAR_DATA_DIR") or _default_data_dir()).expanduser()
 
 
 def data_dir(override: str | None = None) -> Path:
-    """The data directory: the command-line value, else $PAPERRADAR_DATA_DIR, else the per-user default."""
-    return Path(override or str(get("data_dir"))).expanduser()
+    return data_dir_from(override)
+
+
+def load(env: typing.Mapping[str, str] | None = None, data_dir: str | Path | None = None,
+         **overrides) -> Settings:
+    """Every setting, from ``overrides`` (command-line options), the environment, the settings file and
+    the defaults — checked and typed, once."""
+    env = os.environ if env is None else env
+    directory = data_dir_from(data_dir, env)
+    path = settings_file(env, directory)
+    file_values = load_file(path) if path else {}
+    values: dict[str, object] = {"data_dir": directory}
+    for f in SETTINGS:
+        if f.name == "data_dir":
+            continue
+        raw = env.get(env_name(f.name))
+        if f.name in overrides and overrides[f.name] is not None:
+            values[f.name] = overrides[f.name]
+        elif raw not in (None, ""):
+            values[f.name] = _convert(f.name, raw, env_name(f.name))
+        elif file_values.get(f.name) not in (None, ""):
+            values[f.name] = _convert(f.name, file_values[f.name], "settings file")
+        else:
+            values[f.name] = f.default
+    settings = Settings(**values)
+    settings.proxies  # noqa: B018 — a bad proxy address is an error now, not at the first request
+    return settings
+
+
+def _data_dir_secret(directory: Path) -> bytes:
+    path = directory / SECRET_FILENAME
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        raise ConfigError(f"{path} is not a hex key", hint="delete it to make a new one (links and sessions "
+                                                            "signed with the old key stop working)") from None
+    directory.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return bytes.fromhex(key)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import mail, trending
+from .config import Settings
 from .errors import PaperradarError
 from .query import parse_query
 from .search import SearchEngine
@@ -109,9 +110,9 @@ class Digest:
 
 
 class Digests:
-    """The digest service over a store and a search engine; ``settings`` is config's settings dict."""
+    """The digest service over a store and a search engine, with the settings' mail and secret."""
 
-    def __init__(self, store: Store, engine: SearchEngine | None, settings: dict):
+    def __init__(self, store: Store, engine: SearchEngine | None, settings: Settings):
         self.store = store
         self.subs = store.subscriptions
         self.engine = engine
@@ -120,8 +121,6 @@ class Digests:
     # -- links ------------------------------------------------------------------------------------------
     def token(self, purpose: str, sub: Subscriber, expires: int = 0) -> str:
         """A signed token for a link (purposes: confirm, unsubscribe, manage)."""
-        if not self.mail.secret:
-            raise mail.MailNotConfigured("mail is not configured: set PAPERRADAR_SECRET_KEY")
         return mail.make_token(self.mail.secret, purpose, sub.id, sub.nonce, expires)
 
     def link(self, path: str, purpose: str, sub: Subscriber, expires: int = 0) -> str:
@@ -129,8 +128,6 @@ class Digests:
 
     def subscriber_for(self, purpose: str, token: str, now: dt.datetime | None = None) -> Subscriber:
         """The subscriber a signed link is for; InvalidToken if forged, stale or expired."""
-        if not self.mail.secret:
-            raise mail.MailNotConfigured("PAPERRADAR_SECRET_KEY is not set")
         sid, _, _ = mail.parse_token(token)
         sub = self.subs.get(sid)
         if sub is None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import config
+from .config import Settings
 from .models import Paper, Rejected
 from .sources.base import Checkpoint, Source
 from .store import Store, UpsertCounts
+
+DEFAULT_BATCH = Settings.batch_size  # the settings table's default; callers pass settings.batch_size
 
 
 @dataclass
@@ -48,7 +50,7 @@ def ingest(
     (done, total, report) after each batch, in the source's units (bytes of a file, records of an API).
     A source raising InputUnusable stops the ingest; the batches already committed stay.
     """
-    batch_size = batch_size or int(config.get("batch_size"))
+    batch_size = batch_size or DEFAULT_BATCH
     report = IngestReport()
     batch: list[Paper] = []
 

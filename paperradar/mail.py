@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from .config import Settings
 from .errors import PaperradarError
 
 SMTP_TIMEOUT = 30  # seconds per SMTP command
@@ -53,18 +54,14 @@ class MailSettings:
     secret: bytes | None
 
     @classmethod
-    def from_settings(cls, settings: dict) -> MailSettings:
-        secret = settings.get("secret_key")
-        return cls(host=settings.get("smtp_host"), port=int(settings.get("smtp_port") or 25),
-                   tls=(settings.get("smtp_tls") or "none").lower(), user=settings.get("smtp_user"),
-                   password=settings.get("smtp_password"), sender=settings.get("mail_from"),
-                   base_url=(settings.get("base_url") or "http://localhost:8000").rstrip("/"),
-                   secret=secret.encode() if secret else None)
+    def from_settings(cls, settings: Settings) -> MailSettings:
+        return cls(host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls.lower(),
+                   user=settings.smtp_user, password=settings.smtp_password, sender=settings.mail_from,
+                   base_url=settings.public_url, secret=settings.secret)
 
     def require(self) -> None:
         """Refuse to compose or send mail without what it needs — never a default secret."""
-        missing = [env for env, value in (("PAPERRADAR_SECRET_KEY", self.secret),
-                                          ("PAPERRADAR_SMTP_HOST", self.host),
+        missing = [env for env, value in (("PAPERRADAR_SMTP_HOST", self.host),
                                           ("PAPERRADAR_MAIL_FROM", self.sender)) if not value]
         if missing:
             raise MailNotConfigured("mail is not configured: set " + ", ".join(missing),

@@ -62,6 +62,7 @@ LIBRARY = {"decoding": ["speculative decoding", "KV cache compression"],
 
 def demo_session(data_dir: Path, base: str) -> dict:
     """A session cookie for the demo account, whose library holds a few papers per tag."""
+    from paperradar import config
     from paperradar.accounts import Accounts
     from paperradar.library import Library
     from paperradar.search import SearchEngine
@@ -74,7 +75,7 @@ def demo_session(data_dir: Path, base: str) -> dict:
             for q in queries:
                 for hit in engine.search(q, limit=2).hits:
                     Library(store).save(user, hit.paper.key, tag)
-        token = Accounts(store, {}).start_session(user)
+        token = Accounts(store, config.load(data_dir=data_dir)).start_session(user)
         engine.close()
     return {"name": "paperradar_session", "value": token, "url": base}
 

@@ -304,9 +304,9 @@ def test_serve_digest_schedule_sends_from_the_outbox(tmp_path):
     server without any `digest send`; a settings file in the data directory supplies the mail settings."""
     from mailsink import MailSink
 
+    from paperradar import config
     from paperradar.digest import Digests, Preferences
     from paperradar.store import Store
-    from paperradar.web.app import read_settings
 
     data = tmp_path / "data"
     with MailSink() as sink:
@@ -314,7 +314,7 @@ def test_serve_digest_schedule_sends_from_the_outbox(tmp_path):
         (data / "settings.toml").write_text("".join(f'{k.removeprefix("PAPERRADAR_").lower()} = "{v}"\n'
                                                     for k, v in sink.env.items()))
         with Store(data / "paperradar.sqlite3") as store:
-            Digests(store, None, read_settings(data_dir=data)).subscribe("ada@example.org", Preferences())
+            Digests(store, None, config.load({}, data)).subscribe("ada@example.org", Preferences())
         port = _free_port()
         env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data)}
         proc = subprocess.Popen([*PAPERRADAR, "serve", "--no-index", "--port", str(port), "--no-access-log",
@@ -337,15 +337,15 @@ def test_digest_preview_and_send_from_the_command_line(tmp_path, web_data):
 
     from mailsink import MailSink
 
+    from paperradar import config
     from paperradar.digest import Digests, Preferences
     from paperradar.store import Store
-    from paperradar.web.app import read_settings
 
     data = tmp_path / "data"
     shutil.copytree(web_data, data)
     with MailSink() as sink:
         env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data), **sink.env}
-        settings = read_settings(env={k: v for k, v in env.items() if k.startswith("PAPERRADAR_")})
+        settings = config.load({k: v for k, v in env.items() if k.startswith("PAPERRADAR_")})
         with Store(data / "paperradar.sqlite3") as store:
             d = Digests(store, None, settings)
             d.subscribe("ada@example.org", Preferences(searches=["graph networks"]),

@@ -26,12 +26,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from paperradar import mail
+from paperradar import config, mail
 from paperradar.digest import BOUNCE_LIMIT, Digests, Preferences, SubscribeError, stamp
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
-from paperradar.web.app import read_settings
 
 # 2026-06-11 (a Thursday) is the newest listing day of the test corpus; 06-10 and 06-09 have papers too.
 MORNING = dt.datetime(2026, 6, 11, 8, 0, tzinfo=dt.UTC)
@@ -155,7 +154,7 @@ def open_digests(data, sink):
     def make(engine: SearchEngine | None = None) -> Digests:
         store = engine.store if engine else Store(data / "paperradar.sqlite3")
         stores.append(store)
-        return Digests(store, engine, read_settings(env_for(sink, data)))
+        return Digests(store, engine, config.load(env_for(sink, data)))
 
     yield make
     for store in stores:

@@ -39,7 +39,7 @@ def services(request: Request) -> Services:
 
 def accounts(request: Request) -> Accounts:
     svc = services(request)
-    return Accounts(svc.store, svc.settings, secret=svc.csrf.secret)
+    return Accounts(svc.store, svc.settings)
 
 
 def current_user(request: Request) -> User | None:
@@ -72,7 +72,7 @@ def _back(next_path: str | None) -> RedirectResponse:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or str(services(request).settings.get("base_url") or "").startswith(
+    return request.url.scheme == "https" or services(request).settings.base_url.startswith(
         "https:")
 
 

@@ -113,7 +113,7 @@ def stats(request: Request):
 
 # -- writing (admin token) ----------------------------------------------------------------------------------
 def require_admin(request: Request, authorization: str | None = Header(None)) -> None:
-    status = check_bearer(authorization, services(request).settings["admin_token"])
+    status = check_bearer(authorization, services(request).settings.admin_token)
     if status == 401:
         raise HTTPException(401, "admin token required (Authorization: Bearer ...)",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -43,7 +43,7 @@ class Services:
     store: Store
     engine: SearchEngine
     data_dir: Path
-    settings: dict
+    settings: config.Settings
     csrf: security.Csrf
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     trending_cache: RankingCache = field(default_factory=RankingCache)
@@ -88,24 +88,20 @@ class Services:
     def bounded(self):
         """Run a request's reads under the SQL time limit, on a fresh view of the indexes."""
         self.refresh()
-        with self.store.time_limit(int(self.settings["sql_time_limit_ms"])):
+        with self.store.time_limit(self.settings.sql_time_limit_ms):
             yield
-
-
-def read_settings(env: dict[str, str] | None = None, data_dir: Path | None = None) -> dict:
-    return config.read_all(env, data_dir)
 
 
 def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None = None,
                engine: SearchEngine | None = None, warm: bool = True) -> FastAPI:
     """The app over the store in ``data_dir``; ``env`` overrides the environment (tests), ``engine``
     lets tests share one loaded model between apps."""
-    data_dir = config.data_dir(str(data_dir) if data_dir else str(config.get("data_dir", env)))
-    settings = read_settings(env, data_dir)
+    settings = config.load(env, data_dir)
+    data_dir = settings.data_dir
     store = engine.store if engine else Store.open(data_dir)
     engine = engine or SearchEngine(store, embed_threads=1)
     services = Services(store=store, engine=engine, data_dir=data_dir, settings=settings,
-                        csrf=security.Csrf(security.load_secret(settings["secret_key"], data_dir)))
+                        csrf=security.Csrf(settings.secret))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -140,9 +136,9 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.include_router(feeds.router)
     _install_error_handlers(app)
     # Outermost last: headers on everything, including 413/429 answers.
-    app.add_middleware(security.RateLimiter, per_minute=int(settings["rate_limit"]))
-    app.add_middleware(security.BodyLimit, max_bytes=int(settings["max_body_kb"]) * 1024,
-                       limits={"/api/v1/admin/": int(settings["max_upload_mb"]) * 2**20,
+    app.add_middleware(security.RateLimiter, per_minute=settings.rate_limit)
+    app.add_middleware(security.BodyLimit, max_bytes=settings.max_body_kb * 1024,
+                       limits={"/api/v1/admin/": settings.max_upload_mb * 2**20,
                                "/library/import": account.MAX_IMPORT_BYTES + 2**16})
     app.add_middleware(security.SecurityHeaders)
     return app

@@ -10,11 +10,9 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 import threading
 import time
-from pathlib import Path
 
 # No inline script or style anywhere: the templates load /static/app.js and /static/style.css only.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -157,26 +155,6 @@ class RateLimiter:
             return await _json_error(send, 429, "too many requests; slow down",
                                      [(b"retry-after", str(math.ceil(wait)).encode())])
         await self.app(scope, receive, send)
-
-
-def load_secret(env_value: str | None, data_dir: Path) -> bytes:
-    """The signing key: from the environment, else a random key made once in the data directory."""
-    if env_value:
-        return env_value.encode()
-    path = data_dir / "secret.key"
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker made it first
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return bytes.fromhex(key)
 
 
 class Csrf:

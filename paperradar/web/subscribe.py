@@ -265,7 +265,7 @@ def preview(request: Request, token: str = Query("", max_length=TOKEN),
     else:
         prefs = Preferences(trending, q, max_papers).validate()
         # A throwaway key: the preview's own links are for nobody and must not be signed with the real one.
-        d = Digests(svc.store, svc.engine, {**svc.settings, "secret_key": secrets.token_hex(16)})
+        d = Digests(svc.store, svc.engine, svc.settings.replace(secret_key=secrets.token_hex(16)))
         sub = Subscriber(id=0, email="preview@paperradar.invalid", status="active", trending=prefs.trending,
                          max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz, nonce="preview",
                          created=stamp(now), confirmed=None, last_digest_day=None, last_listing_day=None,
