@@ -16,9 +16,9 @@ import secrets
 from urllib.parse import urlencode
 
 from . import mail
+from .clock import stamp, utc
 from .config import Settings
-from .digest import TEMPLATES, RateLimited, stamp, utc
-from .errors import PaperradarError
+from .errors import PaperradarError, RateLimited
 from .store import Store, User
 
 log = logging.getLogger("paperradar.accounts")
@@ -90,8 +90,8 @@ class Accounts:
             return
         message = mail.build_message(
             self.mail, to=address, subject="Sign in to paperradar", message_id=mail.new_message_id(self.mail),
-            text=TEMPLATES.get_template("signin.txt").render(context),
-            html=TEMPLATES.get_template("signin.html").render(context), date=now.timestamp())
+            text=mail.TEMPLATES.get_template("signin.txt").render(context),
+            html=mail.TEMPLATES.get_template("signin.html").render(context), date=now.timestamp())
         # Sent now, not through the digest outbox: a sign-in link is useless a quarter of an hour later,
         # and the person is waiting for it.
         try:

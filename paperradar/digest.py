@@ -15,17 +15,21 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from . import mail, trending
+from .clock import stamp, utc
 from .config import Settings
-from .errors import PaperradarError
+from .errors import PaperradarError, RateLimited
+from .mail import TEMPLATES
 from .query import parse_query
+from .recommend import Recommender
 from .search import SearchEngine
 from .store import Store, Subscriber
+
+# RateLimited (now paperradar.errors), utc and stamp (now paperradar.clock) are still imported from here by
+# paperradar/web and bench/digest.py; they are the same objects.
+__all__ = ["Digest", "Digests", "Preferences", "RateLimited", "SubscribeError", "stamp", "utc"]
 
 MAX_SEARCHES = 10
 MAX_PAPERS = 50
@@ -34,24 +38,10 @@ CLIENT_LIMIT = 20  # subscribe requests per client address per day
 LEASE = dt.timedelta(minutes=15)  # a mail claimed longer ago than this by a live-looking sender is retaken
 MAX_ATTEMPTS = 12  # transient failures before a mail is given up (about 2 days of backoff)
 BOUNCE_LIMIT = 3  # permanent failures in a row before an address is marked bouncing
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
-                        autoescape=select_autoescape(["html"]), auto_reload=False)
 
 
 class SubscribeError(PaperradarError):
     """A subscription request that cannot be taken as given (bad address, query, hour or zone)."""
-
-
-class RateLimited(PaperradarError):
-    http_status = 429
-
-
-def utc(now: dt.datetime | None = None) -> dt.datetime:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-
-
-def stamp(now: dt.datetime) -> str:
-    return utc(now).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -255,8 +245,6 @@ class Digests:
         """The subscriber's recommendations among the new papers, when the address has an account with a
         library (the feed's model, or related papers below 3 saved ones; no trending filler: that is the
         trending section's job)."""
-        from .recommend import Recommender
-
         user = self.store.accounts.user_by_email(sub.email)
         if user is None or self.engine is None or not self.store.accounts.saved_ids(user.id):
             return []

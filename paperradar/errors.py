@@ -29,3 +29,9 @@ class StoreError(PaperradarError):
     """The database cannot be opened or is from a newer paperradar."""
 
     http_status = 503
+
+
+class RateLimited(PaperradarError):
+    """Too many requests of one kind (sign-in mails, subscriptions) for an address or a client."""
+
+    http_status = 429

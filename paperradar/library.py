@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from . import bibtex
-from .digest import stamp, utc
+from .clock import stamp, utc
 from .errors import PaperradarError
 from .search import filter_papers
 from .store import Marks, Store, StoredPaper, Tag, User

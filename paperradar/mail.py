@@ -12,16 +12,22 @@ import hmac
 import re
 import smtplib
 import ssl
-import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from . import clock
 from .config import Settings
 from .errors import PaperradarError
 
 SMTP_TIMEOUT = 30  # seconds per SMTP command
 CONFIRM_TTL = 7 * 24 * 3600  # a confirmation link works for a week
+# The mails' templates (mail_templates/: a .txt and a .html of each), shared by digests and sign-in.
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
+                        autoescape=select_autoescape(["html"]), auto_reload=False)
 
 
 class MailNotConfigured(PaperradarError):
@@ -112,7 +118,7 @@ def check_token(secret: bytes, purpose: str, token: str, nonce: str, now: float 
     want = make_token(secret, purpose, sid, nonce, expires).rsplit(".", 1)[1]
     if not hmac.compare_digest(want, mac):
         raise InvalidToken("this link is not valid, or no longer valid")
-    if expires and (now or time.time()) > expires:
+    if expires and (clock.seconds() if now is None else now) > expires:
         raise InvalidToken(f"this link has expired; {again} to get a new one")
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import trending
-from .digest import stamp, utc
+from .clock import stamp, utc
 from .query import QueryError
 from .search import SearchEngine, filter_papers, paper_text
 from .store import Store, StoredPaper, User
@@ -249,7 +249,7 @@ class Recommender:
         model = self.train(positives, self.db.dismissed_ids(user.id), seed=user.id)
         if model is not None:
             self.db.put_model(user.id, key, user.library_version, self._stamp(), model.to_json(),
-                              stamp(utc()))
+                              stamp())
         return model
 
     def train(self, positive_ids: list[int], dismissed_ids: list[int], seed: int = 0,
@@ -283,7 +283,7 @@ class Recommender:
     def candidates(self, window: str, now: dt.datetime | None = None) -> tuple[str | None, str | None, list]:
         """(first day, last day, paper ids) listed in the window, which ends at the latest listing day."""
         days = WINDOWS[window]
-        last = self.store.latest_day((now or trending.utcnow()).strftime("%Y-%m-%d"))
+        last = self.store.latest_day(utc(now).date().isoformat())
         if last is None:
             return None, None, []
         if days is None:

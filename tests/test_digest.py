@@ -5,7 +5,6 @@ what a digest says. The clock is always the injectable ``now``: nothing here sle
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -14,20 +13,19 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
+from mailsink import MailSink
 
 from paperradar import config, mail
-from paperradar.digest import BOUNCE_LIMIT, Digests, Preferences, SubscribeError, stamp
+from paperradar.clock import stamp
+from paperradar.digest import BOUNCE_LIMIT, Digests, Preferences, SubscribeError
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
@@ -41,106 +39,14 @@ PAPERRADAR = [sys.executable, "-c", "from paperradar.cli import main; main()"]
 MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 
 
-# -- a real SMTP server --------------------------------------------------------------------------------
-class Sink:
-    """An aiosmtpd handler that keeps every accepted message, and can be told to refuse recipients (451
-    transient, 550 permanent), to hold one message inside DATA, or to make the first DATA wait for a
-    second session (so two senders provably overlap)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.received: list[email.message.EmailMessage] = []
-        self.raw: list[bytes] = []  # the same, as they came over the wire
-        self.replies: dict[str, str] = {}  # recipient -> reply to its RCPT
-        self.mail_reply: str | None = None  # reply to MAIL FROM, instead of 250
-        self.hold_at: int | None = None  # hold the n-th DATA (1-based) until released
-        self.holding = threading.Event()
-        self.release = threading.Event()
-        self.dropped = threading.Event()  # the held message's client went away: not accepted
-        self.overlap = 0  # wait in DATA until this many sessions have sent MAIL
-        self.sessions: set[int] = set()
-        self.datas = 0
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        with self.lock:
-            self.sessions.add(id(session))
-        if self.mail_reply:
-            return self.mail_reply
-        envelope.mail_from = address
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = self.replies.get(address)
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.datas += 1
-            n = self.datas
-        deadline = time.monotonic() + 20
-        while len(self.sessions) < self.overlap and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        if n == self.hold_at:
-            # The slow part is here, before the 250: a sender killed now never got the 250, so the
-            # message is not accepted (aiosmtpd cancels this handler when the connection drops), and the
-            # re-run's copy is the only one. A sender killed after the 250 but before it committed
-            # "sent" would send that one mail twice: a window no SMTP client can close.
-            self.holding.set()
-            try:
-                while not self.release.is_set():
-                    await asyncio.sleep(0.01)
-            except asyncio.CancelledError:
-                self.dropped.set()
-                raise
-        raw = envelope.original_content or envelope.content
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        with self.lock:
-            self.received.append(msg)
-            self.raw.append(raw)
-        return "250 Message accepted for delivery"
-
-    def up(self) -> None:
-        """Start serving on ``self.port`` (again: an aiosmtpd Controller cannot be restarted)."""
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def down(self) -> None:
-        """Stop serving: connections are refused, as when the mail server is down."""
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        with self.lock:
-            return [m for m in self.received if m["To"] == address]
-
-    def clear(self) -> None:
-        with self.lock:
-            self.received.clear()
-            self.raw.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def sink():
-    handler = Sink()
-    handler.up()
-    yield handler
-    handler.release.set()
-    handler.down()
+    """A fresh server per test (tests/mailsink.py): these tests take it down, make it refuse and hold."""
+    with MailSink() as s:
+        yield s
 
 
-def env_for(sink: Sink, data: Path) -> dict[str, str]:
+def env_for(sink: MailSink, data: Path) -> dict[str, str]:
     return {"PAPERRADAR_SMTP_HOST": "127.0.0.1", "PAPERRADAR_SMTP_PORT": str(sink.port),
             "PAPERRADAR_MAIL_FROM": SENDER, "PAPERRADAR_SECRET_KEY": "test-secret-key-0123456789",
             "PAPERRADAR_BASE_URL": BASE_URL, "PAPERRADAR_DATA_DIR": str(data)}
@@ -182,7 +88,7 @@ def token_in(msg: email.message.EmailMessage, path: str) -> str:
     return found.group(1)
 
 
-def subscribe_and_confirm(d: Digests, sink: Sink, address: str, now: dt.datetime, **prefs) -> int:
+def subscribe_and_confirm(d: Digests, sink: MailSink, address: str, now: dt.datetime, **prefs) -> int:
     d.subscribe(address, Preferences(**prefs), client=address, now=now)
     assert d.send_due(now)["sent"] == 1
     sub = d.confirm(token_in(sink.to(address)[-1], "/confirm"), now=now + dt.timedelta(minutes=5))
@@ -194,7 +100,7 @@ def statuses(d: Digests, sid: int) -> list[tuple[str, str, str]]:
     return [(kind, day, status) for _, _, kind, day, status, _, _ in d.subs.mails(sid)]
 
 
-def run_cli(data: Path, sink: Sink, *args: str, **kw) -> subprocess.Popen:
+def run_cli(data: Path, sink: MailSink, *args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([*PAPERRADAR, "digest", *args], env={**os.environ, **env_for(sink, data)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -252,7 +158,7 @@ def test_addresses_smtp_cannot_carry(digests, sink):
     counts = d.run(MORNING)
     assert (counts["sent"], counts["failed"]) == (1, 1)
     assert "not an ASCII address" in d.subs.mails(jose)[0][6]
-    assert len(sink.received) == 1
+    assert len(sink.messages) == 1
 
 
 def test_one_click_unsubscribe_stops_digests(digests, sink):
@@ -446,10 +352,10 @@ def queue_digests(d: Digests, n: int) -> list[str]:
     return addresses
 
 
-def assert_each_once(sink: Sink, addresses: list[str]) -> None:
-    ids = Counter(m["Message-ID"] for m in sink.received)
+def assert_each_once(sink: MailSink, addresses: list[str]) -> None:
+    ids = Counter(m["Message-ID"] for m in sink.messages)
     assert len(ids) == len(addresses) and set(ids.values()) == {1}
-    assert sorted(m["To"] for m in sink.received) == sorted(addresses)
+    assert sorted(m["To"] for m in sink.messages) == sorted(addresses)
 
 
 def run_together(calls: list) -> list:
@@ -492,7 +398,7 @@ def test_two_sender_processes_deliver_each_mail_once(data, digests, sink):
 
 def test_a_sender_killed_mid_batch_is_finished_by_the_next_run(data, digests, sink):
     """kill -9 of `paperradar digest send` while the server holds its 10th message inside DATA, before
-    the 250 (see Sink.handle_DATA: a kill after the 250 and before the "sent" commit would duplicate that
+    the 250 (see MailSink.handle_DATA: a kill after the 250 and before the "sent" commit would duplicate that
     one mail, an unavoidable window; holding before the 250 makes this test deterministic)."""
     addresses = [f"reader{i:03d}@example.org" for i in range(30)]
     for address in addresses:
@@ -509,7 +415,7 @@ def test_a_sender_killed_mid_batch_is_finished_by_the_next_run(data, digests, si
     assert proc.returncode == -signal.SIGKILL
     assert sink.dropped.wait(10)
     sink.release.set()
-    assert len(sink.received) == 9
+    assert len(sink.messages) == 9
     assert digests.subs.outbox_counts() == {"sent": 9, "sending": 1, "queued": 20}
 
     rerun = run_cli(data, sink, "send", "--at", (MORNING + dt.timedelta(minutes=5)).isoformat(), "--json")
@@ -529,8 +435,8 @@ def test_headers_and_parts(digests, sink):
     add_active(d, "cy@example.org", MORNING - 3 * DAY, max_papers=50)
     d.run(MORNING - DAY)  # 2026-06-10: its listings include a paper whose title is an XSS attempt
     d.run(MORNING)
-    assert len(sink.received) == 5
-    ids = [m["Message-ID"] for m in sink.received]
+    assert len(sink.messages) == 5
+    ids = [m["Message-ID"] for m in sink.messages]
     assert len(set(ids)) == 5 and all(MESSAGE_ID.match(i) and i.endswith("@paperradar.test>") for i in ids)
 
     (confirmation,) = sink.to("ada@example.org")
@@ -585,7 +491,7 @@ def test_next_morning_in_each_time_zone(digests, sink):
     assert due_at("12:00")[subs["America/New_York"]] == "2026-06-11"
     assert len(due_at("22:59")) == 4  # and nothing twice (07:59 of 2026-06-12 in Tokyo)
     assert d.send_due(MORNING + dt.timedelta(hours=15))["sent"] == 4
-    assert all(m["Subject"].startswith("paperradar 2026-06-11: ") for m in sink.received)
+    assert all(m["Subject"].startswith("paperradar 2026-06-11: ") for m in sink.messages)
     assert due_at("23:00")[tokyo] == "2026-06-12"
 
 

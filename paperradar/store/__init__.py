@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..clock import stamp
 from ..errors import NotFound, PaperradarError, StoreError
 from ..merge import COLUMNS, merge_paper, paper_to_row
 from ..models import Paper, normalize_title, parse_arxiv_id
@@ -83,10 +84,6 @@ class QueryTimeout(PaperradarError):
     """A read ran past its time limit (see Store.time_limit)."""
 
     http_status = 503
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _chunks(items: list, n: int = 500) -> Iterator[list]:
@@ -195,7 +192,7 @@ class Store:
                         self.db.execute(statement)
                 self.db.execute(
                     "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, _now()),
+                    (version, name, stamp()),
                 )
             applied.append(version)
         return applied
@@ -364,7 +361,7 @@ class Store:
         n = len(inserts) + len(changed)
         if n:
             seq = self._next_seq(n)
-            now = _now()
+            now = stamp()
             for row in inserts:
                 row["seq"], row["first_seen"] = seq, now
                 seq += 1
@@ -500,7 +497,7 @@ class Store:
             if self.db.execute("SELECT 1 FROM papers WHERE id = ?", (paper_id,)).fetchone() is None:
                 raise NotFound(f"no paper with id {paper_id}")
             cur = self.db.execute("INSERT OR IGNORE INTO votes(paper_id, voter, created) VALUES (?, ?, ?)",
-                                  (paper_id, voter, _now()))
+                                  (paper_id, voter, stamp()))
         return cur.rowcount == 1
 
     @property
