@@ -6,7 +6,6 @@ code; users never see a traceback for their own mistakes.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import time
@@ -16,12 +15,11 @@ import click
 
 from . import __version__
 from .errors import InputUnusable, NotFound, PaperradarError
-from .ingest import IngestReport, ingest
+from .ingest import MAX_REJECTS_SHOWN, IngestReport, ingest
 from .models import Rejected
+from .sources import FILE_FORMATS, FileFormat
 from .sources.base import Source
 from .store import Store
-
-MAX_REJECTS_SHOWN = 20
 
 
 class Progress:
@@ -204,23 +202,19 @@ def ingest_hf_daily(ctx, path, date) -> None:
     _run_ingest(ctx, [(path or "hf-daily", HFDailySource(path=path, date=date))])
 
 
-def _file_command(name: str, module: str, class_name: str, help_text: str) -> None:
-    """Register `paperradar ingest NAME PATH...` for a file source (imported only when used)."""
+def _file_command(name: str, fmt: FileFormat) -> None:
+    """Register `paperradar ingest NAME PATH...` for a file format of the core's registry."""
 
-    @ingest_group.command(name, help=help_text)
+    @ingest_group.command(name, help=fmt.help)
     @_paths
     @click.pass_context
     def command(ctx, paths) -> None:
-        cls = getattr(importlib.import_module(module, __package__), class_name)
-        _run_ingest(ctx, [(p, _lazy(cls, p)) for p in paths])
+        _run_ingest(ctx, [(p, _lazy(fmt.open, p)) for p in paths])
 
 
-_file_command("page", ".sources.hf_page", "HFPageSource",
-              "From saved Hugging Face Papers search pages (text: title / abstract lines).")
-_file_command("jsonl", ".sources.jsonl", "JSONLSource",
-              "From JSON lines (.jsonl or .jsonl.gz) in the shape of the arXiv corpus files.")
-_file_command("csv", ".sources.jsonl", "CSVSource",
-              "From CSV with a header row (id, title, abstract, authors, categories, ...).")
+for _name, _fmt in FILE_FORMATS.items():
+    if _name != "hf-daily":  # `ingest hf-daily` also fetches live: its own command above
+        _file_command("page" if _name == "hf-page" else _name, _fmt)
 
 
 @ingest_group.command("demo")
@@ -240,12 +234,11 @@ def _ingest_demo(ctx: click.Context, exit: bool = True) -> int:
 class _lazy(Source):
     """Open a file source only when it is ingested, so one missing file among many is reported in turn."""
 
-    def __init__(self, cls, path: str):
-        self.cls, self.path, self.inner = cls, path, None
-        self.name = getattr(cls, "name", "")
+    def __init__(self, open_source, path: str):
+        self.open_source, self.path, self.inner = open_source, path, None
 
     def __iter__(self):
-        self.inner = self.cls(self.path)
+        self.inner = self.open_source(self.path)
         return iter(self.inner)
 
     def progress(self):
@@ -466,8 +459,6 @@ def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule)
     """Serve the web app and the JSON API (search, papers, trending, feeds)."""
     import os
 
-    import uvicorn
-
     from . import config
 
     with _open_store(ctx) as store:
@@ -490,15 +481,27 @@ def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule)
     if "PAPERRADAR_BASE_URL" not in os.environ and "base_url" not in (config.load_file(path) if path else {}):
         # links in mails (and sign-in links written to the log) should open this server
         os.environ["PAPERRADAR_BASE_URL"] = f"http://{shown}:{port}"
+    settings = config.load(data_dir=data)
     if digest_schedule:
+        from .digest import Digests
+        from .jobs import Periodic
         from .mail import MailSettings
 
-        MailSettings.from_settings(config.load(data_dir=data)).require()
-        _digest_loop(ctx.obj["data_dir"], digest_schedule)
+        MailSettings.from_settings(settings).require()
+        job: list = []
+
+        def run_digests() -> dict:
+            if not job:  # opened on the job's own thread, which then owns its connection
+                store = Store.open(data)
+                job.append(Digests(store, _engine_over(store), settings))
+            return job[0].run()
+
+        Periodic("digest run", run_digests, digest_schedule).start()
         click.echo(f"paperradar: sending due digests every {digest_schedule} s")
     click.echo(f"paperradar: serving at http://{shown}:{port}/ (Ctrl-C to stop)")
-    uvicorn.run("paperradar.web.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=access_log, log_level="info")
+    from .web import server
+
+    server.run(settings, host=host, port=port, workers=workers, access_log=access_log)
 
 
 @cli.group("digest")
@@ -661,33 +664,6 @@ def users_delete(ctx, email, yes) -> None:
             click.confirm(f"Delete the account of {user.email} and all its data?", abort=True)
         Accounts(store, _settings(ctx)).delete(user)
     click.echo(f"deleted the account of {user.email}", err=True)
-
-
-def _digest_loop(data_dir: str | None, every: int) -> None:
-    """The in-process scheduler of `serve --digest-schedule`: run the digest job every ``every`` seconds."""
-    import logging
-    import threading
-
-    from . import config
-    from .digest import Digests
-
-    log = logging.getLogger("paperradar.digest")
-
-    def loop() -> None:
-        store = Store.open(data_dir)
-        digests = Digests(store, _engine_over(store), config.load(data_dir=store.path.parent))
-        while True:
-            try:
-                counts = digests.run()
-                if any(counts.values()):
-                    log.warning("digest run: %s", counts)
-            except PaperradarError as e:
-                log.warning("digest run failed: %s", e)
-            except Exception:
-                log.exception("digest run failed")
-            time.sleep(every)
-
-    threading.Thread(target=loop, name="digest-scheduler", daemon=True).start()
 
 
 def main() -> None:

@@ -58,10 +58,12 @@ class Settings:
     max_upload_mb: int = _setting(100, "Largest file the write API ingests.")
     sql_time_limit_ms: int = _setting(2000, "Longest a web request's database reads may run.")
     result_cache_mb: int = _setting(64, "Memory one web worker may use for cached search result pages.")
-    max_connections: int = _setting(200, "Open connections one worker accepts before answering 503; a "
-                                         "flood of half-sent requests cannot starve everyone else.")
+    max_connections: int = _setting(1000, "Connections and requests one worker holds at once before it "
+                                          "answers 503 (uvicorn's limit_concurrency).")
     keep_alive_s: int = _setting(5, "Seconds an idle keep-alive connection stays open.")
-    header_timeout_s: int = _setting(10, "Seconds a client has to send a request's headers.")
+    header_timeout_s: int = _setting(10, "Seconds a client has to send a request's headers: a flood of "
+                                         "half-sent requests (slowloris) is closed instead of starving "
+                                         "everyone else.")
     # -- mail (digests, confirmations, sign-in links)
     smtp_host: str | None = _setting(None, "SMTP server for digests; unset, no mail is sent.")
     smtp_port: int = _setting(25, "SMTP port (587 for starttls, 465 for ssl, usually).")

@@ -16,6 +16,7 @@ from .sources.base import Checkpoint, Source
 from .store import Store, UpsertCounts
 
 DEFAULT_BATCH = Settings.batch_size  # the settings table's default; callers pass settings.batch_size
+MAX_REJECTS_SHOWN = 20  # reject messages a person is shown (the CLI and the write API); all are counted
 
 
 @dataclass

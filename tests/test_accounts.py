@@ -20,7 +20,7 @@ from paperradar.accounts import Accounts
 from paperradar.digest import Digests, Preferences
 from paperradar.library import Library
 from paperradar.store import Store
-from paperradar.web.account import SESSION_COOKIE
+from paperradar.web.deps import SESSION_COOKIE
 
 # papers of the web corpus (tests/conftest.py): three on graph networks for science, by the Curies
 CURIE = ["2606.99002", "2606.99003"]

@@ -10,9 +10,10 @@ import pytest
 from conftest import XSS_TITLE
 from fastapi.testclient import TestClient
 
+from paperradar.urls import safe_url
 from paperradar.web.app import create_app
-from paperradar.web.pages import highlight, safe_url
 from paperradar.web.security import CSRF_COOKIE
+from paperradar.web.templating import highlight
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -107,7 +108,7 @@ def test_untrusted_text_renders_inert(client):
         assert 'href="javascript:' not in html and 'onerror="' not in html and 'onmouseover="' not in html
         assert "&lt;script&gt;" in html
     html = page(client, "/paper/2606.99001").text
-    assert 'href="https://doi.org/10.1000/x&#34;&gt;&lt;script&gt;' in html  # the DOI stays inside its href
+    assert 'href="https://doi.org/10.1000/x%22%3E%3Cscript%3E' in html  # the DOI stays inside its href
 
 
 def test_template_helpers_escape_and_refuse_scripts():
@@ -155,17 +156,19 @@ def test_error_pages_are_html_without_tracebacks(client):
 
 # -- feeds -----------------------------------------------------------------------------------------------
 def test_search_feed_is_valid_atom(client):
-    r = client.get("/feeds/search.atom?q=graph+networks&au=Marie+Curie")
+    # Links start with the configured base URL, whatever Host the request names (a client picks that).
+    r = client.get("/feeds/search.atom?q=graph+networks&au=Marie+Curie", headers={"host": "evil.example"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
     parsed = feedparser.parse(r.content)
     assert not parsed.bozo, parsed.get("bozo_exception")
-    assert [e.link for e in parsed.entries] == ["http://testserver/paper/2606.99002",
-                                                "http://testserver/paper/2606.99003"]  # newest first
+    assert [e.link for e in parsed.entries] == ["http://localhost:8000/paper/2606.99002",
+                                                "http://localhost:8000/paper/2606.99003"]  # newest first
     root = ET.fromstring(r.content)
     # RFC 4287: a feed has id, title, updated; every entry has id, title, updated, an author, a link
     for tag in ("id", "title", "updated"):
         assert root.find(ATOM + tag).text
-    assert root.find(ATOM + "link[@rel='self']").get("href").startswith("http://testserver/feeds/search.atom")
+    assert root.find(ATOM + "link[@rel='self']").get("href").startswith(
+        "http://localhost:8000/feeds/search.atom")
     for entry in root.findall(ATOM + "entry"):
         for tag in ("id", "title", "updated", "author/" + ATOM + "name", "summary"):
             assert entry.find(ATOM + tag) is not None and entry.find(ATOM + tag).text

@@ -5,7 +5,6 @@ Errors are JSON ``{"error": {"status", "message", "hint"?}}`` with the matching 
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,25 +16,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import trending as trending_mod
-from ..ingest import ingest
-from .app import Services
+from ..ingest import MAX_REJECTS_SHOWN, ingest
+from ..sources import FILE_FORMATS, file_source
+from .deps import Services, services
 from .params import MAX_OFFSET, SearchArgs, search_args
 from .security import check_bearer
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 MAX_API_LIMIT = 100
-FORMATS = {
-    "jsonl": (".sources.jsonl", "JSONLSource"),
-    "csv": (".sources.jsonl", "CSVSource"),
-    "hf-page": (".sources.hf_page", "HFPageSource"),
-    "hf-daily": (".sources.hf_daily", "HFDailySource"),
-}
-MAX_REJECTS_SHOWN = 50
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
-
 
 def _page(limit: int, offset: int) -> None:
     if offset + limit > MAX_OFFSET + MAX_API_LIMIT:
@@ -121,19 +109,13 @@ def require_admin(request: Request, authorization: str | None = Header(None)) ->
         raise HTTPException(403, "wrong admin token, or the write API is off (set PAPERRADAR_ADMIN_TOKEN)")
 
 
-def _reindex(svc: Services, dense: bool = True) -> dict[str, int]:
-    return svc.engine.update(dense=dense)
-
-
 @router.post("/admin/ingest", summary="Ingest an uploaded file", dependencies=[Depends(require_admin)])
-async def admin_ingest(request: Request, format: Literal["jsonl", "csv", "hf-page", "hf-daily"] = "jsonl",
+async def admin_ingest(request: Request, format: Literal[tuple(FILE_FORMATS)] = "jsonl",
                        index: bool = Query(True, description="Index the new papers before answering.")):
     """The request body is the file (JSON lines, CSV, a saved Hugging Face page or daily-papers JSON;
     gzip is detected). Rejected records are reported with their line, the rest is ingested."""
     svc = services(request)
-    module, name = FORMATS[format]
-    cls = getattr(importlib.import_module(module, "paperradar"), name)
-    uploads = svc.data_dir / "uploads"
+    uploads = svc.settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=uploads))
     path = tmp / f"upload.{format}"  # what reject messages call the input: "upload.jsonl line 3: ..."
@@ -141,21 +123,23 @@ async def admin_ingest(request: Request, format: Literal["jsonl", "csv", "hf-pag
         with path.open("wb") as f:
             async for chunk in request.stream():
                 f.write(chunk)
-        return await run_in_threadpool(_ingest_file, svc, cls, str(path), index)
+        return await run_in_threadpool(_ingest_file, svc, format, str(path), index)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _ingest_file(svc: Services, cls, path: str, index: bool) -> dict:
+def _ingest_file(svc: Services, format: str, path: str, index: bool) -> dict:
     rejects: list[str] = []
 
     def on_reject(r) -> None:
         if len(rejects) < MAX_REJECTS_SHOWN:
             rejects.append(str(r))
 
-    with svc.write_lock:
-        report = ingest(svc.store, cls(path), on_reject=on_reject)
-        indexed = _reindex(svc) if index else {"lexical": 0, "vectors": 0}
+    # No lock: ingest commits batch by batch, one transaction each, and the engine runs one update at a
+    # time by itself; searches meanwhile see the indexes as they were.
+    report = ingest(svc.store, file_source(format, path), on_reject=on_reject,
+                    batch_size=svc.settings.batch_size)
+    indexed = svc.engine.update() if index else {"lexical": 0, "vectors": 0}
     return {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
             "rejected": report.rejected, "rejects": rejects, "indexed": indexed}
 
@@ -163,6 +147,4 @@ def _ingest_file(svc: Services, cls, path: str, index: bool) -> dict:
 @router.post("/admin/reindex", summary="Bring the search indexes up to date",
              dependencies=[Depends(require_admin)])
 def admin_reindex(request: Request):
-    svc = services(request)
-    with svc.write_lock:
-        return {"indexed": _reindex(svc)}
+    return {"indexed": services(request).engine.update()}

@@ -1,121 +1,22 @@
-"""Server-rendered pages: home, search, paper, trending, "papers like this text".
-
-Templates get plain values (papers, hits, spans) and do the escaping: Jinja autoescape is on, and
-highlighting builds its markup from escaped pieces, so a title or abstract is always inert text.
-"""
+"""Server-rendered pages: home, search, paper, trending, "papers like this text"."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
-from fastapi.templating import Jinja2Templates
-from markupsafe import Markup, escape
 
 from .. import trending as trending_mod
 from ..query import QueryError
-from .app import HERE, Services
+from .deps import check_csrf, services
 from .params import MAX_OFFSET, PAGE_SIZE, SearchArgs, search_args
-from .security import CSRF_COOKIE, CSRF_FIELD
+from .templating import render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.auto_reload = False  # templates ship in the package: no stat() of every file per render
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
-
-
-# -- template helpers ---------------------------------------------------------------------------------
-def highlight(text: str | None, spans) -> Markup:
-    """``text`` with the given (start, end) spans wrapped in <mark>, every piece escaped."""
-    text = text or ""
-    out, pos = [], 0
-    for start, end in sorted(spans or ()):
-        if start < pos or end > len(text) or start >= end:
-            continue
-        # plain str pieces, joined once: building Markup objects piece by piece costs a tenth of a page
-        out += (escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>")
-        pos = end
-    out.append(escape(text[pos:]))
-    return Markup("".join(out))
-
-
-def safe_url(url: str | None) -> str:
-    """An http(s) URL, or '' — a stored link is untrusted input (think ``javascript:``)."""
-    if not url:
-        return ""
-    try:
-        scheme = urlsplit(url.strip()).scheme.lower()
-    except ValueError:
-        return ""
-    return url.strip() if scheme in ("http", "https") else ""
-
-
-def paper_links(p) -> dict[str, str]:
-    links = {"abs": safe_url(p.abs_url), "pdf": safe_url(p.pdf_url)}
-    if p.arxiv_id:
-        links["abs"] = links["abs"] or f"https://arxiv.org/abs/{p.arxiv_id}"
-        links["pdf"] = links["pdf"] or f"https://arxiv.org/pdf/{p.arxiv_id}"
-    if p.doi:
-        links["doi"] = "https://doi.org/" + p.doi
-    return {k: v for k, v in links.items() if v}
-
-
-def paper_url(p) -> str:
-    return "/paper/" + (p.arxiv_id or p.key)
-
-
-def listing_day(p) -> str:
-    return (p.announced or p.submitted or "")[:10]
-
-
-def authors_short(authors: list[str], n: int = 6) -> str:
-    if len(authors) <= n:
-        return ", ".join(authors)
-    return ", ".join(authors[:n]) + f" and {len(authors) - n:,} more"
-
-
-templates.env.filters.update(highlight=highlight, safe_url=safe_url, authors_short=authors_short)
-templates.env.globals.update(paper_links=paper_links, paper_url=paper_url, listing_day=listing_day,
-                             urlencode=urlencode)
-
-
-def render(request: Request, name: str, context: dict, status: int = 200):
-    """Render a page with the CSRF token for its forms; sets the CSRF cookie on a first visit."""
-    svc = services(request)
-    cookie = request.cookies.get(CSRF_COOKIE)
-    new_cookie = None if cookie else svc.csrf.new_cookie()
-    from .account import current_user
-
-    me = current_user(request)
-    context = {"csrf_field": CSRF_FIELD, "csrf_token": svc.csrf.sign(cookie or new_cookie), "me": me,
-               "marks_of": _marks_for(svc, me), "my_tags": svc.store.accounts.tags(me.id) if me else [],
-               "here": request.url.path + (
-                   f"?{request.url.query}" if request.url.query else ""), **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    if new_cookie:
-        response.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", path="/")
-    return response
-
-
-def _marks_for(svc: Services, user):
-    """For paper cards: what the signed-in user did with a paper (saved in which tags, voted, dismissed)."""
-    if user is None:
-        return lambda p: None
-    return lambda p: svc.store.accounts.marks(user, [p.id])[p.id]
-
-
-def _check_csrf(request: Request, token: str) -> None:
-    if not services(request).csrf.valid(request.cookies.get(CSRF_COOKIE), token):
-        raise QueryError("this form has expired or did not come from this site; reload the page and "
-                         "submit it again")
 
 
 # -- pages ----------------------------------------------------------------------------------------------
@@ -214,7 +115,7 @@ def like_form(request: Request, paper: str = Query("", max_length=200)):
 @router.post("/like")
 def like_results(request: Request, text: str = Form("", max_length=20_000),
                  csrf_token: str = Form("", max_length=200)):
-    _check_csrf(request, csrf_token)
+    check_csrf(request, csrf_token)
     svc = services(request)
     try:
         with svc.bounded():

@@ -11,7 +11,6 @@ import hmac
 import json
 import math
 import secrets
-import threading
 import time
 
 # No inline script or style anywhere: the templates load /static/app.js and /static/style.css only.
@@ -55,6 +54,27 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HeadAsGet:
+    """Answers HEAD like GET without the body (RFC 9110): FastAPI routes declare GET only, and link checkers,
+    feed readers and monitors send HEAD."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def no_body(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
 
 
 class BodyLimit:
@@ -118,7 +138,8 @@ class RateLimiter:
     """A token bucket per client address: ``per_minute`` requests a minute, bursts of a tenth of that.
 
     In-process: with several workers each keeps its own buckets (a client gets at most workers x the
-    rate). Static files are not counted.
+    rate). Static files are not counted. The client is the TCP peer, or what a trusted proxy says it is
+    (uvicorn's ProxyHeadersMiddleware, installed outside this one only for the configured proxies).
     """
 
     def __init__(self, app, per_minute: int, clock=time.monotonic, exempt: tuple[str, ...] = ("/static/",)):
@@ -128,22 +149,21 @@ class RateLimiter:
         self.clock = clock
         self.exempt = exempt
         self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
 
     def allow(self, client: str) -> float:
         """0 if the request may go on, else the seconds to wait."""
         now = self.clock()
-        with self.lock:
-            tokens, last = self.buckets.get(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self.buckets[client] = (tokens - 1, now)
-                wait = 0.0
-            else:
-                self.buckets[client] = (tokens, now)
-                wait = (1 - tokens) / self.rate
-            if len(self.buckets) > 100_000:  # forget idle clients rather than grow without bound
-                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 600}
+        # No lock: the middleware runs on the event loop, and nothing here awaits.
+        tokens, last = self.buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= 1:
+            self.buckets[client] = (tokens - 1, now)
+            wait = 0.0
+        else:
+            self.buckets[client] = (tokens, now)
+            wait = (1 - tokens) / self.rate
+        if len(self.buckets) > 100_000:  # forget idle clients rather than grow without bound
+            self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 600}
         return wait
 
     async def __call__(self, scope, receive, send):
@@ -158,26 +178,29 @@ class RateLimiter:
 
 
 class Csrf:
-    """Double-submit CSRF tokens: a random cookie, and a form field holding its HMAC under the secret.
+    """Double-submit CSRF tokens: a random cookie, and a form field holding an HMAC under the secret of that
+    cookie and, once signed in, of the session too.
 
     A cross-site form can neither read the cookie nor forge the HMAC, so a POST whose field does not match
-    its own cookie is refused.
+    its own cookie is refused; binding the session means a token stops working when its session ends, and
+    a cookie planted in someone's browser gives an attacker no token for that person's session.
     """
 
     def __init__(self, secret: bytes):
         self.secret = secret
 
-    def sign(self, cookie: str) -> str:
-        return hmac.new(self.secret, b"csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
+    def sign(self, cookie: str, session: str = "") -> str:
+        message = b"csrf:" + cookie.encode() + b"|" + session.encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
     @staticmethod
     def new_cookie() -> str:
         return secrets.token_urlsafe(24)
 
-    def valid(self, cookie: str | None, token: str | None) -> bool:
-        if not cookie or not token:
-            return False
-        return hmac.compare_digest(self.sign(cookie), token)
+    def valid(self, cookie: str | None, token: str | None, session: str = "") -> bool:
+        if not cookie or not token or not token.isascii() or not cookie.isascii():
+            return False  # compare_digest refuses non-ASCII str; such a token is simply wrong
+        return hmac.compare_digest(self.sign(cookie, session).encode(), token.encode())
 
 
 def check_bearer(header: str | None, expected: str | None) -> int:
@@ -186,4 +209,5 @@ def check_bearer(header: str | None, expected: str | None) -> int:
         return 403  # write API off: no token configured
     if not header or not header.lower().startswith("bearer "):
         return 401
-    return 0 if hmac.compare_digest(header[7:].strip().encode(), expected.encode()) else 403
+    given = header[7:].strip().encode("utf-8", "surrogateescape")
+    return 0 if hmac.compare_digest(given, expected.encode()) else 403

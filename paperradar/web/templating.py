@@ -1,0 +1,134 @@
+"""Templating: the Jinja environment of the pages and feeds (filters and globals registered here, once,
+when it is built) and :func:`render`, which gives every page its CSRF token, the signed-in user and the
+marks on its paper cards.
+
+Templates get plain values (papers, hits, spans) and do the escaping: autoescape is on, and highlighting
+builds its markup from escaped pieces, so a title or abstract is always inert text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from .. import urls
+from ..store import StoredPaper
+from .deps import csrf_token, current_user, services
+from .security import CSRF_COOKIE, CSRF_FIELD
+
+HERE = Path(__file__).parent
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def highlight(text: str | None, spans) -> Markup:
+    """``text`` with the given (start, end) spans wrapped in <mark>, every piece escaped."""
+    text = text or ""
+    out, pos = [], 0
+    for start, end in sorted(spans or ()):
+        if start < pos or end > len(text) or start >= end:
+            continue
+        # plain str pieces, joined once: building Markup objects piece by piece costs a tenth of a page
+        out += (escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>")
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("".join(out))
+
+
+def xml_text(value: str | None) -> str:
+    """Text with the characters XML 1.0 forbids (control characters, lone surrogates) removed; the
+    template's autoescape does the rest."""
+    return _NOT_XML.sub("", value or "")
+
+
+def listing_day(p) -> str:
+    return (p.announced or p.submitted or "")[:10]
+
+
+def authors_short(authors: list[str], n: int = 6) -> str:
+    if len(authors) <= n:
+        return ", ".join(authors)
+    return ", ".join(authors[:n]) + f" and {len(authors) - n:,} more"
+
+
+def _build() -> Jinja2Templates:
+    t = Jinja2Templates(directory=HERE / "templates")
+    t.env.auto_reload = False  # templates ship in the package: no stat() of every file per render
+    t.env.filters.update(highlight=highlight, safe_url=urls.safe_url, authors_short=authors_short,
+                         xml=xml_text)
+    t.env.globals.update(paper_links=urls.paper_links, paper_url=urls.paper_path, listing_day=listing_day,
+                         urlencode=urlencode)
+    return t
+
+
+templates = _build()
+
+
+def _papers_in(value, out: list, depth: int = 0) -> None:
+    """The papers a page shows, wherever its context holds them (hits, trending items, feed items)."""
+    if depth > 3 or value is None or isinstance(value, (str, bytes, int, float, dict)):
+        return
+    if isinstance(value, StoredPaper):
+        out.append(value)
+    elif isinstance(getattr(value, "paper", None), StoredPaper):
+        out.append(value.paper)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _papers_in(v, out, depth + 1)
+    else:
+        for name in ("hits", "items"):
+            if isinstance(getattr(value, name, None), (list, tuple)):
+                _papers_in(getattr(value, name), out, depth + 1)
+
+
+def _marks_for(request: Request, user, context: dict):
+    """For paper cards: what the signed-in user did with each paper, fetched for all cards in one query
+    (under the SQL time limit) instead of one query per card."""
+    if user is None:
+        return lambda p: None
+    svc = services(request)
+    papers: list = []
+    for value in context.values():
+        _papers_in(value, papers)
+    ids = sorted({p.id for p in papers})
+    with svc.store.time_limit(svc.settings.sql_time_limit_ms):
+        marks = svc.store.accounts.marks(user, ids) if ids else {}
+
+    def marks_of(p):
+        if p.id not in marks:  # a card the walk above did not see: fetched on its own
+            marks.update(svc.store.accounts.marks(user, [p.id]))
+        return marks[p.id]
+
+    return marks_of
+
+
+def render(request: Request, name: str, context: dict, status: int = 200):
+    """Render a page with the CSRF token for its forms; sets the CSRF cookie on a first visit."""
+    svc = services(request)
+    cookie = request.cookies.get(CSRF_COOKIE)
+    new_cookie = None if cookie and cookie.isascii() and len(cookie) <= 100 else svc.csrf.new_cookie()
+    me = current_user(request)
+    context = {"csrf_field": CSRF_FIELD, "csrf_token": csrf_token(request, new_cookie or cookie), "me": me,
+               "marks_of": _marks_for(request, me, context),
+               "my_tags": svc.store.accounts.tags(me.id) if me else [],
+               "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""), **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    if new_cookie:
+        response.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", path="/")
+    return response
+
+
+def render_error(request: Request, status: int, message: str, hint: str | None = None):
+    return render(request, "error.html", {"status": status, "message": message, "hint": hint}, status=status)
+
+
+def no_mail(request: Request, e):
+    """The page for a request that needs mail on a server without a mail setup (MailNotConfigured)."""
+    return render(request, "error.html", {
+        "status": 503, "message": "This server has no mail set up, so it cannot send digests yet.",
+        "hint": f"For its administrator: {e}" + (f" ({e.hint})." if e.hint else ".")}, status=503)
