@@ -66,19 +66,27 @@ class Accounts:
                         next_path: str = "") -> None:
         """Mail a sign-in link to ``email`` (``next_path``: the page on this site to land on after), or
         log it when no mail server is set up. Raises SignInError for a malformed address, RateLimited past
-        the per-address or per-client limits, MailUnavailable when the mail server cannot take it now."""
+        the per-mailbox or per-client limits, MailUnavailable when the mail server cannot take it now.
+
+        The limits count links already made (a refused request adds nothing, so refusals cannot lock the
+        owner out for longer) per mailbox (mail.mailbox: sub-addresses count as their mailbox); checking and
+        adding are one transaction, so two requests at once cannot both take the last one. The mail goes
+        out after that transaction: a slow mail server holds up nobody else's writes."""
         if self.mails_links:
             self.mail.require()  # half a mail setup is an error, not a reason to log links
-        address = mail.valid_address(email)
+        address = mail.canonical_address(email)
         if address is None:
             raise SignInError("that does not look like an e-mail address")
         now = utc(now)
         nonce = secrets.token_hex(8)
         expires = now + SIGNIN_TTL
-        link_id, by_email, by_client = self.db.add_signin_link(
-            address, client, nonce, stamp(now), stamp(expires), stamp(now - LIMIT_WINDOW))
-        if by_email > ADDRESS_LIMIT or by_client > CLIENT_LIMIT:
-            raise RateLimited("too many sign-in requests; try again in an hour")
+        since = stamp(now - LIMIT_WINDOW)
+        with self.store.transaction():
+            by_mailbox, by_client = self.db.signin_counts(mail.mailbox(address), client, since)
+            if by_mailbox >= ADDRESS_LIMIT or by_client >= CLIENT_LIMIT:
+                raise RateLimited("too many sign-in requests; try again in an hour")
+            link_id = self.db.add_signin_link(address, mail.mailbox(address), client, nonce, stamp(now),
+                                              stamp(expires), since)
         token = mail.make_token(self.secret, "signin", link_id, nonce, int(expires.timestamp()))
         query = {"token": token, **({"next": next_path} if next_path else {})}
         context = {"signin_url": f"{self.mail.base_url}/signin/verify?{urlencode(query)}",
@@ -105,17 +113,24 @@ class Accounts:
 
     def verify(self, token: str, now: dt.datetime | None = None) -> User:
         """The user a sign-in link is for (the account is created on first sign-in); the link is used up.
-        InvalidToken if it is forged, expired or used already."""
+        InvalidToken if it is forged, expired or used already. One transaction: using the link and making
+        the account happen together or not at all."""
         now = utc(now)
         link_id, _, _ = mail.parse_token(token)
-        row = self.db.signin_link(link_id)
-        if row is None:
-            raise mail.InvalidToken("this sign-in link is not valid, or no longer valid")
-        email, nonce, _, used = row
-        mail.check_token(self.secret, "signin", token, nonce, now.timestamp(), again="sign in again")
-        if used or not self.db.use_signin_link(link_id, stamp(now)):
-            raise mail.InvalidToken("this sign-in link was used already; ask for a new one")
-        return self.db.ensure_user(email, stamp(now))
+        with self.store.transaction():
+            row = self.db.signin_link(link_id)
+            if row is None:
+                raise mail.InvalidToken("this sign-in link is not valid, or no longer valid")
+            email, nonce, _, used = row
+            mail.check_token(self.secret, "signin", token, nonce, now.timestamp(), again="sign in again")
+            if used or not self.db.use_signin_link(link_id, stamp(now)):
+                raise mail.InvalidToken("this sign-in link was used already; ask for a new one")
+            return self.db.ensure_user(email, stamp(now))
+
+    def user_by_email(self, email: str) -> User | None:
+        """The account of an address, written in any form that has the same canonical one."""
+        address = mail.canonical_address(email)
+        return self.db.user_by_email(address) if address else None
 
     # -- sessions -------------------------------------------------------------------------------------
     def start_session(self, user: User, now: dt.datetime | None = None) -> str:

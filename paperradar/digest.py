@@ -129,31 +129,40 @@ class Digests:
     def subscribe(self, email: str, prefs: Preferences, client: str = "", now: dt.datetime | None = None
                   ) -> None:
         """Double opt-in: record the request and queue a confirmation mail; nothing else is sent until the
-        address owner follows its link. The outcome is the same whether the address was known or not."""
+        address owner follows its link. The outcome is the same whether the address was known or not.
+
+        The limits count requests already taken, per mailbox (mail.mailbox) and per client: a refused
+        request records nothing. Checking the limits, recording the request, the subscriber and its queued
+        confirmation are one transaction, so two requests at once cannot both take the last one."""
         self.mail.require()
-        email = mail.valid_address(email)
-        if email is None:
+        address = mail.canonical_address(email)
+        if address is None:
             raise SubscribeError("that does not look like an e-mail address")
         prefs = prefs.validate()
         now = utc(now)
-        by_email, by_client = self.subs.record_request(email, client, stamp(now),
-                                                       stamp(now - dt.timedelta(days=1)))
-        if by_email > ADDRESS_LIMIT or by_client > CLIENT_LIMIT:
-            raise RateLimited("too many subscription requests; try again tomorrow")
-        sub = self.subs.upsert(email, trending=prefs.trending, searches=prefs.searches,
-                               max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz,
-                               nonce=secrets.token_hex(8), now=stamp(now))
-        expires = int(now.timestamp()) + mail.CONFIRM_TTL
-        context = {"sub": sub, "confirm_url": self.link("/confirm", "confirm", sub, expires),
-                   "manage_url": self.link("/subscription", "manage", sub),
-                   "already": sub.status == "active", "base_url": self.mail.base_url}
-        message_id = mail.new_message_id(self.mail)
-        message = mail.build_message(
-            self.mail, to=sub.email, subject="Confirm your paperradar digest", message_id=message_id,
-            text=TEMPLATES.get_template("confirm.txt").render(context),
-            html=TEMPLATES.get_template("confirm.html").render(context), date=now.timestamp())
-        self.subs.enqueue(sub.id, "confirm", stamp(now) + f"/{secrets.token_hex(4)}", sub.email, message_id,
-                          message, stamp(now))
+        since = stamp(now - dt.timedelta(days=1))
+        box = mail.mailbox(address)
+        with self.store.transaction():
+            by_mailbox, by_client = self.subs.request_counts(box, client, since)
+            if by_mailbox >= ADDRESS_LIMIT or by_client >= CLIENT_LIMIT:
+                raise RateLimited("too many subscription requests; try again tomorrow")
+            self.subs.record_request(address, box, client, stamp(now), since)
+            sub = self.subs.upsert(address, trending=prefs.trending, searches=prefs.searches,
+                                   max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz,
+                                   nonce=secrets.token_hex(8), now=stamp(now))
+            # rendered here, not before: the mail's links are signed with the subscriber's nonce, which
+            # this transaction may have just set (a template takes a millisecond)
+            expires = int(now.timestamp()) + mail.CONFIRM_TTL
+            context = {"sub": sub, "confirm_url": self.link("/confirm", "confirm", sub, expires),
+                       "manage_url": self.link("/subscription", "manage", sub),
+                       "already": sub.status == "active", "base_url": self.mail.base_url}
+            message_id = mail.new_message_id(self.mail)
+            message = mail.build_message(
+                self.mail, to=sub.email, subject="Confirm your paperradar digest", message_id=message_id,
+                text=TEMPLATES.get_template("confirm.txt").render(context),
+                html=TEMPLATES.get_template("confirm.html").render(context), date=now.timestamp())
+            self.subs.enqueue(sub.id, "confirm", stamp(now) + f"/{secrets.token_hex(4)}", sub.email,
+                              message_id, message, stamp(now))
 
     def subscribe_verified(self, email: str, prefs: Preferences,
                            now: dt.datetime | None = None) -> Subscriber:

@@ -13,8 +13,9 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -65,6 +66,12 @@ class MailSettings:
                    user=settings.smtp_user, password=settings.smtp_password, sender=settings.mail_from,
                    base_url=settings.public_url, secret=settings.secret)
 
+    @property
+    def sender_address(self) -> str | None:
+        """The address of PAPERRADAR_MAIL_FROM ("paperradar@example.org" or "Paperradar <...>"), canonical:
+        the envelope sender and the From: address; None if it is not one."""
+        return canonical_address(parseaddr(self.sender or "")[1])
+
     def require(self) -> None:
         """Refuse to compose or send mail without what it needs — never a default secret."""
         missing = [env for env, value in (("PAPERRADAR_SMTP_HOST", self.host),
@@ -72,22 +79,59 @@ class MailSettings:
         if missing:
             raise MailNotConfigured("mail is not configured: set " + ", ".join(missing),
                                     hint="see the README section on digests")
+        if self.sender_address is None:
+            raise MailNotConfigured(f"PAPERRADAR_MAIL_FROM is {self.sender!r}, not an e-mail address",
+                                    hint="e.g. paperradar@example.org")
         if self.tls not in ("none", "starttls", "ssl"):
             raise MailNotConfigured(f"PAPERRADAR_SMTP_TLS is {self.tls!r}; use none, starttls or ssl")
 
 
 # -- addresses ---------------------------------------------------------------------------------------------
-EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+# What we accept is a bare addr-spec in its plainest form, so that the string we check, count, store and
+# hand to smtplib is the mailbox that receives the mail. Everything that makes a parser see another mailbox
+# than the text suggests is refused, not interpreted: comments "(1)ada@x", display names and angle
+# brackets, group syntax "x:ada@x;", route addresses "@relay:ada@x", quoted local parts, address literals
+# "ada@[1.2.3.4]", whitespace inside, non-ASCII (delivery does not negotiate SMTPUTF8), several "@",
+# encoded-word openers "=?" (mail parsers decode them even there), and the routing characters "%"
+# (percent hack) and "!" (bang paths). The local part is RFC 5322 dot-atom text; the domain is a host name
+# of at least two labels whose last is not numeric.
+_ATEXT = r"A-Za-z0-9#$&'*+/=?^_`{|}~-"  # RFC 5322 atext less "!" and "%"
+_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+# Gmail delivers "a.d.a@gmail.com" to "ada@gmail.com"; counted as one mailbox (see mailbox()).
+_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
 
-def valid_address(email: str | None) -> str | None:
-    """The address stripped, or None when it does not look deliverable. ASCII only: delivery does not
-    negotiate SMTPUTF8, and smtplib cannot put such an address on the wire."""
-    email = (email or "").strip()
-    if len(email) > 254 or not (email.isascii() and email.isprintable()) or not EMAIL.match(email):
+def canonical_address(text: str | None) -> str | None:
+    """The one form of an e-mail address that paperradar checks, counts, stores and sends to, or None when
+    ``text`` is not a plain deliverable address (see above for what is refused).
+
+    The whole address is lower-cased, the local part too: RFC 5321 lets a server tell "Ada" from "ada",
+    but practically every provider does not, and one person must not get two accounts, two votes or two
+    rate limits by changing the case. Surrounding whitespace (from a form field) is dropped."""
+    if not isinstance(text, str):
         return None
-    return email
+    address = text.strip()
+    if len(address) > 254 or not address.isascii():
+        return None
+    address = address.lower()
+    local, at, domain = address.rpartition("@")
+    if (not at or len(local) > 64 or "=?" in local or not _LOCAL.fullmatch(local)
+            or not _DOMAIN.fullmatch(domain) or domain.rpartition(".")[2].isdigit()):
+        return None
+    return address
+
+
+def mailbox(address: str) -> str:
+    """The mailbox a canonical address delivers to, for rate limits: a sub-address ("ada+news@x") counts
+    as "ada@x", and dots do not count at Gmail. Only for counting: mail goes to the address as given,
+    and an account is the address as given."""
+    local, _, domain = address.rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", "") or local, _DOTLESS[domain]
+    return f"{local}@{domain}"
 
 
 # -- signed links -------------------------------------------------------------------------------------------
@@ -126,8 +170,8 @@ def check_token(secret: bytes, purpose: str, token: str, nonce: str, now: float 
 def build_message(settings: MailSettings, *, to: str, subject: str, text: str, html: str, message_id: str,
                   unsubscribe_url: str | None = None, date: float | None = None) -> bytes:
     msg = EmailMessage()
-    msg["From"] = settings.sender
-    msg["To"] = to
+    msg["From"] = Address(parseaddr(settings.sender or "")[0], addr_spec=settings.sender_address)
+    msg["To"] = to  # canonical (see canonical_address): the header says exactly what RCPT TO says
     msg["Subject"] = subject
     msg["Date"] = formatdate(date, usegmt=True)
     msg["Message-ID"] = message_id
@@ -143,7 +187,7 @@ def build_message(settings: MailSettings, *, to: str, subject: str, text: str, h
 
 
 def new_message_id(settings: MailSettings) -> str:
-    domain = (settings.sender or "paperradar.localhost").rpartition("@")[2] or "paperradar.localhost"
+    domain = (settings.sender_address or "paperradar.localhost").rpartition("@")[2]
     return make_msgid(domain=domain)
 
 
@@ -172,10 +216,14 @@ class SmtpConnection:
         return self
 
     def send(self, recipient: str, message: bytes) -> None:
-        if not recipient.isascii():  # smtplib would raise UnicodeEncodeError mid-transaction (no SMTPUTF8)
-            raise PermanentMailError(f"cannot send to {recipient!r}: not an ASCII address")
+        # Only a canonical address goes to RCPT TO: smtplib would rewrite anything else (it keeps the address
+        # of "(1)ada@x", and fails mid-transaction on non-ASCII without SMTPUTF8); a row from before
+        # addresses were canonical fails for good instead.
+        if canonical_address(recipient) != recipient:
+            why = "not an ASCII address" if not recipient.isascii() else "not a plain e-mail address"
+            raise PermanentMailError(f"cannot send to {recipient!r}: {why}")
         try:
-            refused = self.smtp.sendmail(self.settings.sender, [recipient], message)
+            refused = self.smtp.sendmail(self.settings.sender_address, [recipient], message)
         except smtplib.SMTPRecipientsRefused as e:
             code, reply = next(iter(e.recipients.values()))
             raise (PermanentMailError if code >= 500 else TransientMailError)(f"{code} {reply!r}") from None

@@ -227,3 +227,59 @@ def test_same_title_different_dois_stay_two_papers(store):
     store.upsert_papers([Paper(title="Erratum", source="csv", doi="10.1/x"),
                          Paper(title="Erratum", source="csv", doi="10.1/y")])
     assert store.count() == 2
+
+
+# -- migrations of existing data ----------------------------------------------------------------------------
+def test_stored_addresses_become_canonical_and_one_mailbox_one_account(tmp_path, monkeypatch):
+    """Migration 5. Before it, "(1)victim@x" and "x0:victim@x;" passed the address check and were stored
+    as typed while their mail went to "victim@x": one mailbox could own several accounts, each with a vote,
+    and several subscriptions. After it, they are one account (library joined, one vote per paper) and one
+    subscription, and addresses that never had a mailbox are left alone."""
+    import paperradar.store as store_module
+
+    path = tmp_path / "p.sqlite3"
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:4])  # a database of before the migration
+    with Store(path) as old:
+        old.upsert_papers([arxiv_paper(), arxiv_paper(arxiv_id="1810.04805", title="BERT")])
+        p1, p2 = (old.get(k).id for k in ("1706.03762", "1810.04805"))
+        acc = old.accounts
+        users = [acc.ensure_user(e, f"2026-01-0{i}T00:00:00Z") for i, e in enumerate(
+            ["Victim@Example.com", "(1)victim@example.com", "x0:victim@example.com;", "ok@example.org",
+             "[x]broken@example.org"], 1)]
+        v1, v2, v3, ok, broken = users
+        for u in (v1, v2, v3, ok):
+            old.add_vote(p1, u.voter)
+        acc.save(v1.id, "reading", p1, "2026-01-05T00:00:00Z")
+        acc.save(v2.id, "Reading", p2, "2026-01-06T00:00:00Z")  # the same tag, by name
+        acc.save(v3.id, "other", p2, "2026-01-07T00:00:00Z")
+        acc.dismiss(v3.id, p1, "2026-01-07T00:00:00Z")
+        acc.add_session("hash3", v3.id, "2026-01-07T00:00:00Z", "2027-01-01T00:00:00Z")
+        subs = old.subscriptions
+        prefs = dict(trending=True, searches=[], max_papers=10, hour=8, tz="UTC", now="2026-01-01T00:00:00Z")
+        pending = subs.upsert("(1)victim@example.com", nonce="a", **prefs)
+        active = subs.upsert("x0:victim@example.com;", nonce="b", **prefs)
+        subs.set_status(active.id, "active", now="2026-01-02T00:00:00Z")
+        subs.enqueue(active.id, "digest", "2026-01-03", "x0:victim@example.com;", "<m@x>", b"m",
+                     "2026-01-03T00:00:00Z")
+        old.db.execute("INSERT INTO signin_links(email, client, nonce, created, expires) VALUES "
+                       "('(1)victim@example.com', '1.2.3.4', 'n', '2026-01-01T00:00:00Z', "
+                       "'2026-01-01T00:15:00Z')")
+    monkeypatch.undo()
+
+    with Store(path) as s:
+        assert s.schema_version() == len(MIGRATIONS)
+        rows = s.db.execute("SELECT id, email FROM users ORDER BY id").fetchall()
+        assert rows == [(v1.id, "victim@example.com"), (ok.id, "ok@example.org"),
+                        (broken.id, "[x]broken@example.org")]
+        victim = s.accounts.user(v1.id)
+        assert victim.created == "2026-01-01T00:00:00Z" and victim.library_version > v1.library_version
+        assert s.vote_totals([p1]) == {p1: 2}  # the mailbox's one vote, and ok@'s
+        assert [(t.name, t.papers) for t in s.accounts.tags(v1.id)] == [("other", 1), ("reading", 2)]
+        assert s.accounts.dismissed_ids(v1.id) == [p1]
+        assert s.accounts.session_user("hash3", "2026-06-01T00:00:00Z").id == v1.id
+        assert s.db.execute("SELECT id, email, status FROM subscribers").fetchall() == [
+            (active.id, "victim@example.com", "active")]
+        assert s.db.execute("SELECT recipient FROM outbox").fetchall() == [("victim@example.com",)]
+        assert s.db.execute("SELECT email, mailbox FROM signin_links").fetchall() == [
+            ("victim@example.com", "victim@example.com")]
+        assert pending.id not in {r[0] for r in s.db.execute("SELECT id FROM subscribers")}

@@ -111,18 +111,18 @@ class Store:
             raise StoreError(f"cannot open database {self.path}: {e}") from None
         if mode.lower() != "wal":
             raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode})")
-        self.migrate()
-        self._owner = threading.get_ident()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self.migrate()
 
     @property
     def _r(self) -> sqlite3.Connection:
-        """The connection for reads: the main one in the thread that opened the store (so it sees its own
-        open transaction), else one per thread — a web server's worker threads then read in parallel and
-        never block the writer (WAL)."""
-        if threading.get_ident() == self._owner:
+        """The connection for reads: the write connection inside this thread's transaction (so a multi-step
+        operation reads what it is about to change, and sees its own writes), else one connection per
+        thread — a web server's worker threads then read in parallel, never block the writer (WAL), and
+        never see another thread's uncommitted writes."""
+        if getattr(self._local, "tx", False):
             return self.db
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -133,6 +133,10 @@ class Store:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside :meth:`transaction`."""
+        return bool(getattr(self._local, "tx", False))
 
     @contextmanager
     def time_limit(self, ms: int) -> Iterator[None]:
@@ -183,13 +187,16 @@ class Store:
                 hint="upgrade paperradar",
             )
         applied = []
-        for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+        for version, (name, step) in enumerate(MIGRATIONS, start=1):
             if version in done:
                 continue
             with self.transaction():
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                if callable(step):  # a data migration, in Python (see schema.py)
+                    step(self.db, self.path)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
                 self.db.execute(
                     "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, stamp()),
@@ -204,20 +211,27 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """A write transaction (BEGIN IMMEDIATE): all or nothing, one writer at a time.
 
-        Threads sharing this Store take turns (the write connection is shared): without the lock a
-        second thread would see the first one's open transaction and silently join it.
+        Every write goes through one of these, and so does every multi-step operation of the core (check,
+        then write): threads sharing this Store take turns (the write connection is shared; without the
+        lock a second thread would see the first one's open transaction and silently join it), and other
+        processes wait on SQLite's lock. Inside, this thread's reads use the write connection. Nested, in
+        this thread: the outer transaction decides. Keep slow work (parsing, mail, embedding) outside.
         """
         with self._tx_lock:
-            if self.db.in_transaction:  # nested, in this thread: the outer transaction decides
+            if getattr(self._local, "tx", False):
                 yield
                 return
             self.db.execute("BEGIN IMMEDIATE")
+            self._local.tx = True
             try:
                 yield
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # also when COMMIT itself failed: never leave it open
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+            finally:
+                self._local.tx = False
 
     # -- state ---------------------------------------------------------------------------------------
     def get_state(self, key: str) -> dict | None:
@@ -226,11 +240,12 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def set_state(self, key: str, value: dict) -> None:
-        self.db.execute(
-            "INSERT INTO state(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value, sort_keys=True)),
-        )
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO state(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value, sort_keys=True)),
+            )
 
     def _next_seq(self, n: int) -> int:
         """Reserve n change numbers inside the current transaction; returns the first."""

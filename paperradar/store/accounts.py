@@ -107,20 +107,22 @@ class AccountStore:
             self.db.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
     # -- magic links ----------------------------------------------------------------------------------
-    def add_signin_link(self, email: str, client: str, nonce: str, now: str, expires: str,
-                        since: str) -> tuple[int, int, int]:
-        """Record a sign-in link; returns (its id, links for this address since ``since``, links for this
-        client since then), the counts including this one. Links older than ``since`` that are expired are
+    def signin_counts(self, mailbox: str, client: str, since: str) -> tuple[int, int]:
+        """Sign-in links made since ``since`` for this mailbox, and for this client (the rate limits; run it
+        in the transaction that adds the next link, so that two requests cannot both pass)."""
+        count = "SELECT count(*) FROM signin_links WHERE {} = ? AND created >= ?"
+        return (self._r.execute(count.format("mailbox"), (mailbox, since)).fetchone()[0],
+                self._r.execute(count.format("client"), (client, since)).fetchone()[0])
+
+    def add_signin_link(self, email: str, mailbox: str, client: str, nonce: str, now: str, expires: str,
+                        since: str) -> int:
+        """Record a sign-in link; returns its id. Links made before ``since`` that have expired are
         forgotten."""
         with self.store.transaction():
             self.db.execute("DELETE FROM signin_links WHERE created < ? AND expires < ?", (since, now))
-            link = self.db.execute(
-                "INSERT INTO signin_links(email, client, nonce, created, expires) VALUES (?, ?, ?, ?, ?)",
-                (email, client, nonce, now, expires)).lastrowid
-            count = "SELECT count(*) FROM signin_links WHERE {} = ? AND created >= ?"
-            by_email = self.db.execute(count.format("email"), (email, since)).fetchone()[0]
-            by_client = self.db.execute(count.format("client"), (client, since)).fetchone()[0]
-        return link, by_email, by_client
+            return self.db.execute(
+                "INSERT INTO signin_links(email, mailbox, client, nonce, created, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (email, mailbox, client, nonce, now, expires)).lastrowid
 
     def signin_link(self, link_id: int) -> tuple[str, str, str, str | None] | None:
         """(email, nonce, expires, used) of a link, or None."""

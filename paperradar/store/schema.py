@@ -2,9 +2,90 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+from email.utils import parseaddr
+from pathlib import Path
+
+
+def canonical_addresses(db: sqlite3.Connection, path: Path) -> None:
+    """Migration 5: every stored address in its canonical form (paperradar.mail.canonical_address), and
+    the rate-limit tables keyed by mailbox too (paperradar.mail.mailbox).
+
+    Before, an address such as "(1)ada@x" or "x0:ada@x;" was stored as typed while smtplib sent its mail to
+    "ada@x": one mailbox could hold several accounts (and votes) and subscriptions. A stored address
+    becomes the canonical form of the mailbox its mail went to. Accounts of one mailbox merge into the
+    oldest: tags (same-named ones joined), saved papers, "not interested" marks, sessions, and one vote
+    per paper. Subscriptions of one mailbox keep one: active before pending, bouncing, unsubscribed, then
+    the oldest; the others go with their queued mail. An address that has no canonical form (it could never
+    have been mailed) is left as it is: nobody can sign in with it again, and `paperradar users delete`
+    still finds it."""
+    from ..mail import canonical_address, mailbox
+
+    def canonical(raw: str) -> str | None:
+        # parseaddr: the mailbox smtplib put in RCPT TO for it (smtplib.quoteaddr)
+        return canonical_address(raw) or canonical_address(parseaddr(raw)[1])
+
+    for table, at in (("signin_links", "created"), ("subscribe_requests", "at")):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN mailbox TEXT NOT NULL DEFAULT ''")
+        rows = db.execute(f"SELECT rowid, email FROM {table}").fetchall()
+        for rowid, raw in rows:
+            address = canonical(raw)
+            db.execute(f"UPDATE {table} SET email = ?, mailbox = ? WHERE rowid = ?",
+                       (address or raw, mailbox(address) if address else raw.lower(), rowid))
+        db.execute(f"CREATE INDEX {table}_mailbox ON {table}(mailbox, {at})")
+
+    users: dict[str, list[int]] = {}
+    for uid, raw in db.execute("SELECT id, email FROM users ORDER BY id").fetchall():
+        if (address := canonical(raw)) is not None:
+            users.setdefault(address, []).append(uid)
+    for ids in users.values():
+        for other in ids[1:]:
+            _merge_user(db, ids[0], other)
+    for address, ids in users.items():
+        db.execute("UPDATE users SET email = ? WHERE id = ?", (address, ids[0]))
+
+    rank = {"active": 0, "pending": 1, "bouncing": 2, "unsubscribed": 3}
+    subscribers: dict[str, list[tuple[int, int]]] = {}
+    for sid, raw, status in db.execute("SELECT id, email, status FROM subscribers").fetchall():
+        if (address := canonical(raw)) is not None:
+            subscribers.setdefault(address, []).append((rank.get(status, 9), sid))
+    for address, ranked in subscribers.items():
+        (_, keep), *others = sorted(ranked)
+        db.executemany("DELETE FROM subscribers WHERE id = ?", [(sid,) for _, sid in others])
+        db.execute("UPDATE subscribers SET email = ? WHERE id = ?", (address, keep))
+        db.execute("UPDATE outbox SET recipient = ? WHERE subscriber_id = ?", (address, keep))
+
+
+def _merge_user(db: sqlite3.Connection, keep: int, other: int) -> None:
+    """Move everything of account ``other`` into account ``keep``, then delete ``other``."""
+    for tag_id, name in db.execute("SELECT id, name FROM tags WHERE user_id = ?", (other,)).fetchall():
+        same = db.execute("SELECT id FROM tags WHERE user_id = ? AND name = ?", (keep, name)).fetchone()
+        if same:
+            db.execute("INSERT OR IGNORE INTO library(tag_id, paper_id, user_id, added) "
+                       "SELECT ?, paper_id, ?, added FROM library WHERE tag_id = ?", (same[0], keep, tag_id))
+            db.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
+        else:
+            db.execute("UPDATE tags SET user_id = ? WHERE id = ?", (keep, tag_id))
+            db.execute("UPDATE library SET user_id = ? WHERE tag_id = ?", (keep, tag_id))
+    db.execute("INSERT OR IGNORE INTO dismissed(user_id, paper_id, created) "
+               "SELECT ?, paper_id, created FROM dismissed WHERE user_id = ?", (keep, other))
+    db.execute("INSERT OR IGNORE INTO votes(paper_id, voter, created) "
+               "SELECT paper_id, ?, created FROM votes WHERE voter = ?", (f"user:{keep}", f"user:{other}"))
+    db.execute("DELETE FROM votes WHERE voter = ?", (f"user:{other}",))
+    db.execute("UPDATE sessions SET user_id = ? WHERE user_id = ?", (keep, other))
+    (created, seen), = db.execute("SELECT created, last_seen FROM users WHERE id = ?", (other,)).fetchall()
+    db.execute("UPDATE users SET created = min(created, ?), last_seen = max(coalesce(last_seen, ''), ?), "
+               "library_version = library_version + 1 WHERE id = ?", (created, seen or "", keep))
+    db.execute("UPDATE users SET last_seen = NULL WHERE id = ? AND last_seen = ''", (keep,))
+    db.execute("DELETE FROM user_models WHERE user_id = ?", (keep,))  # trained on the smaller library
+    db.execute("DELETE FROM users WHERE id = ?", (other,))
+
+
 # Numbered migrations; each runs once, in order, recorded in schema_migrations. Never edit a released one:
-# append a new one.
-MIGRATIONS: list[tuple[str, str]] = [
+# append a new one. A step is SQL, or a function (connection, database path) for data migrations; either
+# runs inside the migration's transaction.
+MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] = [
     (
         "papers",
         """
@@ -202,4 +283,5 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    ("canonical addresses", canonical_addresses),
 ]

@@ -130,16 +130,19 @@ class SubscriptionStore:
                             "nonce = coalesce(?, nonce) WHERE id = ?",
                             (status, now if status == "active" else None, nonce, sid))
 
-    def record_request(self, email: str, client: str, now: str, since: str) -> tuple[int, int]:
-        """Log a subscribe request; return how many this address and this client made since ``since``."""
+    def request_counts(self, mailbox: str, client: str, since: str) -> tuple[int, int]:
+        """Subscribe requests since ``since`` for this mailbox, and for this client (the rate limits; run it
+        in the transaction that records the next request, so that two requests cannot both pass)."""
+        count = "SELECT count(*) FROM subscribe_requests WHERE {} = ? AND at >= ?"
+        return (self.store._r.execute(count.format("mailbox"), (mailbox, since)).fetchone()[0],
+                self.store._r.execute(count.format("client"), (client, since)).fetchone()[0])
+
+    def record_request(self, email: str, mailbox: str, client: str, now: str, since: str) -> None:
+        """Log a subscribe request; requests from before ``since`` are forgotten."""
         with self.store.transaction():
             self.db.execute("DELETE FROM subscribe_requests WHERE at < ?", (since,))
-            self.db.execute("INSERT INTO subscribe_requests(email, client, at) VALUES (?, ?, ?)",
-                            (email, client, now))
-            count = "SELECT count(*) FROM subscribe_requests WHERE {} = ? AND at >= ?"
-            by_email = self.db.execute(count.format("email"), (email, since)).fetchone()[0]
-            by_client = self.db.execute(count.format("client"), (client, since)).fetchone()[0]
-        return by_email, by_client
+            self.db.execute("INSERT INTO subscribe_requests(email, mailbox, client, at) VALUES (?, ?, ?, ?)",
+                            (email, mailbox, client, now))
 
     # -- outbox ----------------------------------------------------------------------------------------------
     def enqueue(self, sid: int, kind: str, day: str, recipient: str, message_id: str, message: bytes,
