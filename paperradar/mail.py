@@ -79,6 +79,11 @@ class MailSettings:
         if missing:
             raise MailNotConfigured("mail is not configured: set " + ", ".join(missing),
                                     hint="see the README section on digests")
+        if not _HEADER_URL.fullmatch(self.base_url) or len(self.base_url) > 800:
+            # it starts every link in mails, and the List-Unsubscribe header (see build_message)
+            raise MailNotConfigured(f"PAPERRADAR_BASE_URL is {self.base_url!r}: links in mails need an "
+                                    "http(s) URL of printable ASCII, without spaces or angle brackets, at "
+                                    "most 800 characters")
         if self.sender_address is None:
             raise MailNotConfigured(f"PAPERRADAR_MAIL_FROM is {self.sender!r}, not an e-mail address",
                                     hint="e.g. paperradar@example.org")
@@ -177,13 +182,26 @@ def build_message(settings: MailSettings, *, to: str, subject: str, text: str, h
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
     if unsubscribe_url:
-        # RFC 8058 one-click: the client POSTs "List-Unsubscribe=One-Click" to this URL.
-        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        # RFC 8058 one-click: the client POSTs "List-Unsubscribe=One-Click" to this URL. Clients look for
+        # "<https://...>" in the raw header (RFC 2369), but the email package folds an unstructured header
+        # whose one word is longer than a line into RFC 2047 encoded-words, which no client decodes there:
+        # so the value is set raw and written as it is (see _POLICY), on one line of at most 998.
+        value = f"<{unsubscribe_url}>"
+        if not _HEADER_URL.fullmatch(unsubscribe_url) or len("List-Unsubscribe: ") + len(value) > 998:
+            raise ValueError(f"cannot put {unsubscribe_url!r} in List-Unsubscribe: a URL there is printable "
+                             "ASCII without spaces, and the line at most 998 characters")
+        msg.set_raw("List-Unsubscribe", value)
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # quoted-printable: SMTP limits lines to 998 characters, and an abstract is one long line
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    return msg.as_bytes(policy=email.policy.SMTP)  # CRLF line ends, as the wire wants them
+    return msg.as_bytes(policy=_POLICY)
+
+
+# CRLF line ends, as the wire wants them. refold_source="none": a header set raw (List-Unsubscribe) is written
+# exactly as set; every other header is an object that folds (and encodes non-ASCII) as before.
+_POLICY = email.policy.SMTP.clone(refold_source="none")
+_HEADER_URL = re.compile(r"https?://[!-;=?-~]+")  # printable ASCII but "<" and ">": no space, no CR/LF
 
 
 def new_message_id(settings: MailSettings) -> str:
