@@ -19,13 +19,16 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import PaperradarError
 from .models import parse_arxiv_id
 from .query import FieldTerm, Query
+from .vectors import IndexBusy, swap_directories
 
 try:
     import tantivy
@@ -47,16 +50,11 @@ DEFAULT_BOOSTS: dict[str, float] = {"title": 1.0, "abstract": 1.0, "authors": 1.
 ID_BOOST = 10.0  # a free word that is an arXiv id puts that paper first
 MAX_TIE_FETCH = 10_000  # hits read at most to break ties at the cut-off by paper id
 TEXT_FIELDS = ("title", "abstract", "authors")
+OPEN_TRIES = 3  # opens of an index that a rebuild swapped meanwhile, before giving up
 
 
 class IndexMismatch(PaperradarError):
     """The index on disk was built by another engine, schema or store and must be rebuilt."""
-
-    http_status = 503
-
-
-class IndexBusy(PaperradarError):
-    """Another process is writing the index."""
 
     http_status = 503
 
@@ -184,6 +182,7 @@ class LexicalIndex:
         self.threads = threads
         self._index = None
         self._schema = None
+        self._dir_id: tuple[int, int] | None = None
         self.meta: dict = {}
 
     @staticmethod
@@ -212,24 +211,58 @@ class LexicalIndex:
             return self
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            exists = tantivy.Index.exists(str(self.path))
         except OSError as e:
             raise PaperradarError(f"cannot open the lexical index {self.path}: {e}") from None
+        # A rebuild (perhaps in another process) may swap the directory while tantivy reads its files one
+        # by one: a failure, or a success, counts only if the directory stayed the same meanwhile.
+        for attempt in range(OPEN_TRIES):
+            before = self._current_dir_id()
+            try:
+                self._open()
+            except IndexMismatch:
+                if attempt == OPEN_TRIES - 1 or self._current_dir_id() == before:
+                    raise
+                continue
+            if self._current_dir_id() == before or attempt == OPEN_TRIES - 1:
+                self._dir_id = before
+                return self
+        return self  # not reached
+
+    def _open(self) -> None:
+        try:
+            exists = tantivy.Index.exists(str(self.path))
+        except (OSError, ValueError) as e:
+            raise IndexMismatch(f"cannot open the lexical index {self.path}: {e}",
+                                hint=REBUILD_HINT) from None
         if exists or self._meta_path.exists():
             self._check_meta(self._read_meta())
         # Without tantivy's files the index is empty whatever a leftover metadata file says.
-        self.meta = self._read_meta() if exists else self._fresh_meta()
+        meta = self._read_meta() if exists else self._fresh_meta()
         self._schema = _schema()
         try:
-            self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
+            index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
         except (ValueError, OSError) as e:
             raise IndexMismatch(f"cannot open the lexical index {self.path}: {e}",
                                 hint=REBUILD_HINT) from None
-        self._index.register_tokenizer(ANALYZER, _analyzer())
-        self._index.register_tokenizer(NAME_ANALYZER, _name_analyzer())
+        index.register_tokenizer(ANALYZER, _analyzer())
+        index.register_tokenizer(NAME_ANALYZER, _name_analyzer())
+        self._index, self.meta = index, meta
         if not exists:
             self._write_meta()
-        return self
+
+    def _current_dir_id(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _reopen_if_swapped(self) -> None:
+        """Open the index afresh if a rebuild (perhaps in another process) swapped its directory: tantivy
+        keeps per-directory state (the files it manages) that must not carry over into the new one."""
+        if self._index is not None and self._current_dir_id() != self._dir_id:
+            self._index = None
+            self.open_or_create()
 
     def _read_meta(self) -> dict:
         try:
@@ -262,10 +295,18 @@ class LexicalIndex:
         self._index = None
 
     def reload(self) -> None:
-        """See commits another process made since this one opened the index."""
-        if self._index is not None:
+        """See commits another process made since this one opened the index (or the index another
+        process's rebuild swapped in)."""
+        if self._index is None:
+            return
+        self._reopen_if_swapped()
+        try:
             self._index.reload()
             self.meta = self._read_meta()
+        except (ValueError, OSError, IndexMismatch):
+            if self._current_dir_id() == self._dir_id:
+                raise
+            self._reopen_if_swapped()  # swapped while reloading: open the new one
 
     def __enter__(self) -> LexicalIndex:
         return self.open_or_create()
@@ -303,11 +344,14 @@ class LexicalIndex:
         is an upper bound (the change numbers still to read).
         """
         self.open_or_create()
+        self._reopen_if_swapped()
         self.meta = self._read_meta()  # another process may have moved the cursor since we opened
         if self.meta["last_seq"] == store.max_seq():
             return 0
         writer = self._writer()
         try:
+            if self._current_dir_id() != self._dir_id:  # swapped by a rebuild before we got the lock
+                raise IndexBusy(f"the lexical index {self.path} was just rebuilt", hint="run it again")
             self.meta = self._read_meta()  # now under the lock
             self.meta["engine_version"] = self._fresh_meta()["engine_version"]
             seq, top = self.meta["last_seq"], store.max_seq()
@@ -347,13 +391,13 @@ class LexicalIndex:
                 progress: Callable[[int, int], None] | None = None) -> int:
         """Build a new index from the whole store beside the old one, then swap it in.
 
-        Searches keep using the old index until the swap; a failed rebuild leaves the old one untouched.
-        Works on an index that fails :meth:`open_or_create` (other schema or engine).
+        Searches keep using the old index until the swap, which is atomic on Linux (a reader in another
+        process opens the old directory or the new one, never none); a failed or interrupted rebuild
+        leaves the old one untouched, and the next rebuild deletes what it left. Works on an index that
+        fails :meth:`open_or_create` (other schema or engine).
         """
         new_path = self.path.with_name(self.path.name + ".rebuild")
-        old_path = self.path.with_name(self.path.name + ".old")
-        for p in (new_path, old_path):
-            shutil.rmtree(p, ignore_errors=True)
+        shutil.rmtree(new_path, ignore_errors=True)
         fresh = LexicalIndex(new_path, self.boosts, heap_size=self.heap_size, threads=self.threads)
         try:
             n = fresh.update_from(store, batch=batch, progress=progress)
@@ -362,13 +406,40 @@ class LexicalIndex:
             shutil.rmtree(new_path, ignore_errors=True)
             raise
         fresh.close()
+        with self._live_writer_held():
+            swap_directories(new_path, self.path)
+        shutil.rmtree(new_path, ignore_errors=True)  # the previous index (open readers keep their files)
         self.close()
-        if self.path.exists():
-            os.replace(self.path, old_path)
-        os.replace(new_path, self.path)
-        shutil.rmtree(old_path, ignore_errors=True)
         self.open_or_create()
         return n
+
+    @contextmanager
+    def _live_writer_held(self, wait: float = 60.0):
+        """Hold the writer lock of the index in place while it is swapped out: a writer in another
+        process would otherwise commit its segments into the new directory."""
+        live = LexicalIndex(self.path, self.boosts, heap_size=15_000_000, threads=1)
+        try:
+            opened = tantivy.Index.exists(str(self.path)) and live.open_or_create() is live
+        except (IndexMismatch, OSError, ValueError):  # another schema or engine: nobody can write it
+            opened = False
+        if not opened:
+            yield
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                writer = live._writer()
+                break
+            except IndexBusy:  # an incremental update commits in short batches: wait for it
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            writer.rollback()
+            writer.wait_merging_threads()
+            live.close()
 
     # -- searching -----------------------------------------------------------------------------------
     def search(self, query: Query, limit: int = 100,

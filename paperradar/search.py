@@ -19,7 +19,8 @@ from .lexical import LexicalIndex, analyze_field, date_number
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
 from .store import Store, StoredPaper
-from .vectors import VectorIndex
+from .vectors import IndexMismatch, VectorIndex
+from .vectors import writing as vectors_writing
 
 MODES = ("hybrid", "lexical", "dense")
 MAX_LIMIT = 200
@@ -138,8 +139,14 @@ class SearchEngine:
         # Opened on first use, so that `paperradar index --rebuild` can replace a mismatched index.
         self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts)
         self._vectors: VectorIndex | None = None
-        self._vectors_stamp: int | None = None
+        self._vectors_stamp: tuple[int, int] | None = None
+        # A vector index that failed to load, by the stamp of its files: a corrupt index is reported on
+        # every request without reading (and hashing) its files again, until they change.
+        self._vectors_failed: tuple[tuple[int, int] | None, IndexMismatch] | None = None
         self._load_lock = threading.Lock()  # web servers query from several threads
+        # One indexing run at a time in this process (other processes: the indexes' own locks). Searches
+        # never take it: they use the indexes in place until a finished update swaps the new ones in.
+        self._indexing = threading.Lock()
         # Query embeddings are the bulk of a hybrid query's time; people repeat and paginate queries.
         self._embed_query = functools.lru_cache(maxsize=QUERY_CACHE)(self._encode_query)
 
@@ -157,21 +164,36 @@ class SearchEngine:
 
     @property
     def vectors(self) -> VectorIndex:
+        """The vector index; IndexMismatch (IndexCorrupt for damaged files) when it cannot be used."""
         vectors = self._vectors
         if vectors is None:
             embedder = self.embedder
             with self._load_lock:
                 if self._vectors is None:
-                    self._vectors_stamp = self._stamp()
-                    self._vectors = VectorIndex(self.index_dir / "vectors", embedder.name, embedder.dim)
+                    stamp = self._stamp()
+                    failed = self._vectors_failed
+                    if failed is not None and failed[0] == stamp:
+                        raise failed[1].with_traceback(None)
+                    try:
+                        self._vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim)
+                    except IndexMismatch as e:
+                        self._vectors_failed = (stamp, e)
+                        raise
+                    self._vectors_stamp, self._vectors_failed = stamp, None
                 vectors = self._vectors
         return vectors
 
-    def _stamp(self) -> int | None:
+    @property
+    def _vectors_dir(self) -> Path:
+        return self.index_dir / "vectors"
+
+    def _stamp(self) -> tuple[int, int] | None:
+        """Identifies the vector index on disk: every save writes a new meta.json (a new inode)."""
         try:
-            return (self.index_dir / "vectors" / "meta.json").stat().st_mtime_ns
+            st = (self._vectors_dir / "meta.json").stat()
         except FileNotFoundError:
             return None
+        return st.st_ino, st.st_mtime_ns
 
     def version(self) -> tuple:
         """Changes whenever either index changes (as this process sees them): a cache key part."""
@@ -183,13 +205,17 @@ class SearchEngine:
         self.lexical.reload()
         if self._vectors is not None and self._stamp() != self._vectors_stamp:
             with self._load_lock:
-                self._vectors = None
+                if self._vectors is not None and self._stamp() != self._vectors_stamp:
+                    self._vectors = None
 
     def close(self) -> None:
         self.lexical.close()
 
     def warm(self, dense: bool = True) -> None:
-        """Load what the first query would otherwise load: the lexical index, the model, the vectors."""
+        """Load what the first query would otherwise load: the lexical index, the model, the vectors.
+
+        Raises the PaperradarError of an index that cannot be used (IndexMismatch; IndexCorrupt, with
+        the rebuild command as its hint, for damaged files) instead of failing at the first query."""
         self.lexical.open_or_create()
         self.lexical.search(parse_query("warm"), limit=1)
         if dense:
@@ -207,41 +233,59 @@ class SearchEngine:
                dense: bool = True) -> dict[str, int]:
         """Bring the indexes up to date with the store; returns papers indexed per index.
 
-        ``rebuild`` ("lexical", "vectors" or "all") drops that index and builds it from the whole store.
+        ``rebuild`` ("lexical", "vectors" or "all") builds that index again from the whole store, beside
+        the one in use, and swaps it in when complete: searches (here and in other processes) use the old
+        one until then, and an interrupted rebuild leaves it in place.
 
         Interruptible: the lexical index commits per batch and the vector index saves every
-        SAVE_EVERY papers with the last change number it holds, so a re-run resumes.
+        SAVE_EVERY papers with the last change number it holds, so a re-run resumes (a rebuild starts
+        over). IndexBusy when another process is updating an index.
         """
-        lex_progress = (lambda done, total: progress("lexical", done, total)) if progress else None
-        if rebuild in ("all", "lexical"):
-            n_lex = self.lexical.rebuild(self.store, progress=lex_progress)
-        else:
-            n_lex = self.lexical.update_from(self.store, progress=lex_progress)
-        n_vec = self._update_vectors(progress, rebuild in ("all", "vectors")) if dense else 0
+        with self._indexing:
+            lex_progress = (lambda done, total: progress("lexical", done, total)) if progress else None
+            if rebuild in ("all", "lexical"):
+                n_lex = self.lexical.rebuild(self.store, progress=lex_progress)
+            else:
+                n_lex = self.lexical.update_from(self.store, progress=lex_progress)
+            n_vec = self._update_vectors(progress, rebuild in ("all", "vectors")) if dense else 0
         return {"lexical": n_lex, "vectors": n_vec}
 
     def _update_vectors(self, progress, rebuild: bool) -> int:
-        if rebuild:
-            import shutil
-
-            shutil.rmtree(self.index_dir / "vectors", ignore_errors=True)
-            self._vectors = None
-        vectors = self.vectors
-        total = self.store.count_changed_since(vectors.last_seq)
-        done = 0
-        while True:
-            papers = self.store.changed_since(vectors.last_seq, limit=SAVE_EVERY)
-            if not papers:
-                break
-            for i in range(0, len(papers), EMBED_CHUNK):
-                chunk = papers[i:i + EMBED_CHUNK]
-                vectors.add([p.id for p in chunk], self.embedder.encode([paper_text(p) for p in chunk]))
-                done += len(chunk)
-                if progress:
-                    progress("vectors", done, total)
-            vectors.save(last_seq=papers[-1].seq)  # the resume point: a crash loses at most this batch
-        if done or vectors.needs_ann():
-            vectors.save(last_seq=vectors.last_seq, ann=True)
+        """Embed what changed into a copy of the vector index (the whole store for a rebuild), save it
+        and swap it in: the object searches use is never changed while they run."""
+        embedder = self.embedder
+        with vectors_writing(self._vectors_dir):
+            # Under the lock, what is on disk is final: the index in use if it is still that one, else
+            # what another process saved since. A rebuild starts empty and leaves the index in place (of
+            # another model, or corrupt) until its save.
+            current = self._vectors
+            in_use = not rebuild and current is not None and self._stamp() == self._vectors_stamp
+            if in_use:
+                vectors = current.copy()
+            else:
+                vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim, load=not rebuild)
+            seq = vectors.last_seq
+            total = self.store.count_changed_since(seq)
+            done = 0
+            while True:
+                papers = self.store.changed_since(seq, limit=SAVE_EVERY)
+                if not papers:
+                    break
+                for i in range(0, len(papers), EMBED_CHUNK):
+                    chunk = papers[i:i + EMBED_CHUNK]
+                    vectors.add([p.id for p in chunk], embedder.encode([paper_text(p) for p in chunk]))
+                    done += len(chunk)
+                    if progress:
+                        progress("vectors", done, total)
+                seq = papers[-1].seq
+                if not rebuild:
+                    vectors.save(last_seq=seq)  # the resume point: a crash loses at most this batch
+            if done or rebuild or vectors.needs_ann():
+                vectors.save(last_seq=seq, ann=True)
+            elif in_use:
+                return 0  # nothing changed: keep the index in use (and its float32 matrix)
+            with self._load_lock:
+                self._vectors, self._vectors_stamp, self._vectors_failed = vectors, self._stamp(), None
         return done
 
     # -- querying --------------------------------------------------------------------------------------
