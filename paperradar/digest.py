@@ -170,34 +170,50 @@ class Digests:
         with these preferences, and active at once, with no confirmation mail."""
         prefs = prefs.validate()
         now = utc(now)
-        sub = self.subs.by_email(email)
-        if sub is None or sub.status != "active":
-            sub = self.subs.upsert(email, trending=prefs.trending, searches=prefs.searches,
-                                   max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz,
-                                   nonce=secrets.token_hex(8), now=stamp(now))
-            self.subs.set_status(sub.id, "active", now=stamp(now))
-        self.subs.set_preferences(sub.id, trending=prefs.trending, searches=prefs.searches,
-                                  max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz)
-        return self.subs.get(sub.id)
+        with self.store.transaction():
+            sub = self.subs.by_email(email)
+            if sub is None or sub.status != "active":
+                sub = self.subs.upsert(email, trending=prefs.trending, searches=prefs.searches,
+                                       max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz,
+                                       nonce=secrets.token_hex(8), now=stamp(now))
+                self.subs.set_status(sub.id, "active", now=stamp(now))
+            self.subs.set_preferences(sub.id, trending=prefs.trending, searches=prefs.searches,
+                                      max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz)
+            return self.subs.get(sub.id)
 
     def stop(self, email: str) -> None:
         """Unsubscribe a signed-in user's address (if subscribed)."""
-        sub = self.subs.by_email(email)
-        if sub is not None and sub.status != "unsubscribed":
-            self.subs.set_status(sub.id, "unsubscribed")
+        with self.store.transaction():
+            sub = self.subs.by_email(email)
+            if sub is not None and sub.status != "unsubscribed":
+                self.subs.set_status(sub.id, "unsubscribed")
 
+    # Acting on a link is one transaction with checking it: a link checked just before its subscriber
+    # started over (a new nonce) must not act on the new request.
     def confirm(self, token: str, now: dt.datetime | None = None) -> Subscriber:
-        sub = self.subscriber_for("confirm", token, now)
-        if sub.status != "active":
-            self.subs.set_status(sub.id, "active", now=stamp(utc(now)))
-        return self.subs.get(sub.id)
+        now = utc(now)
+        with self.store.transaction():
+            sub = self.subscriber_for("confirm", token, now)
+            if sub.status != "active":
+                self.subs.set_status(sub.id, "active", now=stamp(now))
+            return self.subs.get(sub.id)
 
     def unsubscribe(self, token: str) -> Subscriber:
         """One click, no questions (RFC 8058); idempotent."""
-        sub = self.subscriber_for("unsubscribe", token)
-        if sub.status != "unsubscribed":
-            self.subs.set_status(sub.id, "unsubscribed")
-        return self.subs.get(sub.id)
+        with self.store.transaction():
+            sub = self.subscriber_for("unsubscribe", token)
+            if sub.status != "unsubscribed":
+                self.subs.set_status(sub.id, "unsubscribed")
+            return self.subs.get(sub.id)
+
+    def set_preferences(self, token: str, prefs: Preferences) -> Subscriber:
+        """Change a subscription's preferences through its manage link (the page a digest links to)."""
+        prefs = prefs.validate()
+        with self.store.transaction():
+            sub = self.subscriber_for("manage", token)
+            self.subs.set_preferences(sub.id, trending=prefs.trending, searches=prefs.searches,
+                                      max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz)
+            return self.subs.get(sub.id)
 
     # -- composing --------------------------------------------------------------------------------------
     @staticmethod

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import bibtex
 from .clock import stamp, utc
-from .errors import PaperradarError
+from .errors import NotFound, PaperradarError
 from .search import filter_papers
 from .store import Marks, Store, StoredPaper, Tag, User
 
@@ -67,20 +67,31 @@ class Library:
         self.db = store.accounts
 
     # -- saving, dismissing, voting -------------------------------------------------------------------
+    # Each change is one store transaction, checks included: with no lock around the web handlers, two
+    # requests at once must not both pass a limit or act on a tag the other just renamed.
     def save(self, user: User, ref: str, tag: str | None = None, now: dt.datetime | None = None) -> bool:
         """Save a paper (any reference Store.get takes) into a tag; False if it was there already."""
         name = tag_name(tag or DEFAULT_TAG)
         paper = self.store.get(ref)
-        tags = {t.name.lower() for t in self.db.tags(user.id)}
-        if len(tags) >= MAX_TAGS and name.lower() not in tags:
-            raise LibraryError(f"at most {MAX_TAGS} tags")
-        return self.db.save(user.id, name, paper.id, stamp(utc(now)))
+        with self.store.transaction():
+            self._room_for(user, name)
+            return self.db.save(user.id, name, paper.id, stamp(utc(now)))
+
+    def _room_for(self, user: User, name: str) -> None:
+        """LibraryError if saving into tag ``name`` would make more than MAX_TAGS tags (in a transaction)."""
+        tags = self.db.tags(user.id)
+        if len(tags) >= MAX_TAGS:
+            try:
+                self.db.tag(user.id, name)  # the database's own case rule for "the same tag"
+            except NotFound:
+                raise LibraryError(f"at most {MAX_TAGS} tags") from None
 
     def unsave(self, user: User, ref: str, tag: str | None = None) -> int:
         """Take a paper out of one tag, or out of the library (``tag`` None)."""
         paper = self.store.get(ref)
-        tag_id = self.db.tag(user.id, tag).id if tag else None
-        return self.db.unsave(user.id, paper.id, tag_id)
+        with self.store.transaction():
+            tag_id = self.db.tag(user.id, tag).id if tag else None
+            return self.db.unsave(user.id, paper.id, tag_id)
 
     def dismiss(self, user: User, ref: str, on: bool = True, now: dt.datetime | None = None) -> None:
         """Mark a paper "not interested" (the feed hides it and learns from it), or take that back."""
@@ -101,11 +112,14 @@ class Library:
         return self.db.tags(user.id)
 
     def rename_tag(self, user: User, old: str, new: str) -> None:
-        self.db.rename_tag(user.id, self.db.tag(user.id, old).id, tag_name(new))
+        new = tag_name(new)
+        with self.store.transaction():
+            self.db.rename_tag(user.id, self.db.tag(user.id, old).id, new)
 
     def delete_tag(self, user: User, name: str) -> None:
         """Delete a tag; its papers stay in the user's other tags (if any)."""
-        self.db.delete_tag(user.id, self.db.tag(user.id, name).id)
+        with self.store.transaction():
+            self.db.delete_tag(user.id, self.db.tag(user.id, name).id)
 
     # -- reading --------------------------------------------------------------------------------------
     def items(self, user: User, tag: str | None = None, query: str | None = None) -> list[Item]:
@@ -162,24 +176,26 @@ class Library:
     def import_bibtex(self, user: User, text: str, tag: str | None = None,
                       now: dt.datetime | None = None) -> ImportReport:
         """Save the papers a BibTeX file cites into a tag, matched by arXiv id, then DOI, then title.
-        Entries that match no paper in the store are reported (with their line), as are malformed ones;
-        the rest is saved in one transaction."""
+        Entries that match no paper in the store are reported (with their line), as are malformed ones.
+        The file is parsed first, outside any transaction (the slow part); matching and saving are then
+        one transaction, so the papers matched are the papers saved."""
         name = tag_name(tag or IMPORT_TAG)
         entries, problems = bibtex.parse(text)
         if len(entries) > MAX_IMPORT_ENTRIES:
             raise LibraryError(f"at most {MAX_IMPORT_ENTRIES:,} entries per import; split the file")
-        report = ImportReport(tag=name, entries=len(entries), problems=problems)
-        ids: list[int] = []
-        for e in entries:
-            arxiv_id, doi, title = bibtex.identifiers(e)
-            paper = self.store.find(arxiv_id, doi, title)
-            if paper is None:
-                report.unmatched.append((e.line, e.key, title or ""))
-                continue
-            report.matched.append((e.key, paper))
-            ids.append(paper.id)
-        if ids:
-            report.added = self.db.save_many(user.id, name, list(dict.fromkeys(ids)), stamp(utc(now)))
-        elif not entries and not problems:
+        if not entries and not problems:
             raise LibraryError("that file holds no BibTeX entries")
+        wanted = [(e, bibtex.identifiers(e)) for e in entries]
+        report = ImportReport(tag=name, entries=len(entries), problems=problems)
+        with self.store.transaction():
+            ids: list[int] = []
+            for e, (arxiv_id, doi, title) in wanted:
+                paper = self.store.find(arxiv_id, doi, title)
+                if paper is None:
+                    report.unmatched.append((e.line, e.key, title or ""))
+                    continue
+                report.matched.append((e.key, paper))
+                ids.append(paper.id)
+            if ids:
+                report.added = self.db.save_many(user.id, name, list(dict.fromkeys(ids)), stamp(utc(now)))
         return report

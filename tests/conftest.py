@@ -131,9 +131,10 @@ def sink():
 
 @pytest.fixture
 def mailbox(sink):
-    sink.clear()
+    """The module's server, emptied and serving normally (no refusals or holds left by another test)."""
+    sink.reset()
     yield sink
-    sink.clear()
+    sink.reset()
 
 
 @pytest.fixture

@@ -131,6 +131,19 @@ class MailSink:
             self.recipients.clear()
             self.rcpts.clear()
 
+    def reset(self) -> None:
+        """Clear what arrived, and serve normally again: no refusals, no hold, no waiting for overlap."""
+        self.clear()
+        with self._cond:
+            self.replies.clear()
+            self.mail_reply = self.hold_at = None
+            self.overlap = self.datas = 0
+            self.sessions.clear()
+            self.release.set()  # a message still held from before goes through
+            self.holding, self.release, self.dropped = threading.Event(), threading.Event(), threading.Event()
+        if self.controller is None:
+            self.up()
+
     def to(self, address: str) -> list[EmailMessage]:
         """The messages whose To: is ``address``, so far."""
         with self._cond:

@@ -306,7 +306,10 @@ class AccountStore:
                 "INSERT INTO user_models(user_id, tag_id, library_version, index_stamp, model, trained) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, tag_id) DO UPDATE SET "
                 "library_version = excluded.library_version, index_stamp = excluded.index_stamp, "
-                "model = excluded.model, trained = excluded.trained",
+                "model = excluded.model, trained = excluded.trained "
+                # two feeds at once train outside any transaction: the one that read an older library
+                # and finished last must not replace the newer model
+                "WHERE excluded.library_version >= user_models.library_version",
                 (user_id, tag_id, library_version, index_stamp, model, now))
 
     def users_by_emails(self, emails: list[str]) -> dict[str, User]:
