@@ -197,5 +197,6 @@ class Library:
                 report.matched.append((e.key, paper))
                 ids.append(paper.id)
             if ids:
+                self._room_for(user, name)
                 report.added = self.db.save_many(user.id, name, list(dict.fromkeys(ids)), stamp(utc(now)))
         return report

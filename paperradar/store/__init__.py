@@ -8,6 +8,7 @@ takes the next value of a monotonic change sequence (``papers.seq``), so a deriv
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -86,6 +87,17 @@ class QueryTimeout(PaperradarError):
     http_status = 503
 
 
+def _create_private(path: Path) -> None:
+    """Create an empty database file (a valid, empty SQLite database) readable by its owner only, unless it
+    exists: it holds e-mail addresses and what each person reads. SQLite gives the -wal and -shm files it
+    makes the database file's permissions. (Not umask: that is the whole process's, other threads'
+    files included.)"""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def _chunks(items: list, n: int = 500) -> Iterator[list]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
@@ -99,6 +111,7 @@ class Store:
         self._tx_lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             # isolation_level=None: we issue BEGIN ourselves, so a batch is exactly one transaction.
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA busy_timeout = 10000")

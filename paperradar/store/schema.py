@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from email.utils import parseaddr
 from pathlib import Path
@@ -80,6 +82,19 @@ def _merge_user(db: sqlite3.Connection, keep: int, other: int) -> None:
     db.execute("UPDATE users SET last_seen = NULL WHERE id = ? AND last_seen = ''", (keep,))
     db.execute("DELETE FROM user_models WHERE user_id = ?", (keep,))  # trained on the smaller library
     db.execute("DELETE FROM users WHERE id = ?", (other,))
+
+
+def private_files(db: sqlite3.Connection, path: Path) -> None:
+    """Migration 6: the database files of an existing installation readable by their owner only, as new
+    ones are made (Store creates them 0600); older versions left them to the umask, usually 0644. Once:
+    permissions the owner sets afterwards are theirs."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = file.stat()
+            if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+                file.chmod(stat.S_IMODE(st.st_mode) & 0o700)
+        except OSError:  # not there (no -shm yet), or not ours to change: nothing to do
+            pass
 
 
 # Numbered migrations; each runs once, in order, recorded in schema_migrations. Never edit a released one:
@@ -284,4 +299,5 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] =
         """,
     ),
     ("canonical addresses", canonical_addresses),
+    ("private database file", private_files),
 ]
