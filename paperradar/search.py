@@ -19,7 +19,7 @@ from .lexical import LexicalIndex, analyze_field, date_number
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
 from .store import Store, StoredPaper
-from .vectors import IndexMismatch, VectorIndex
+from .vectors import IndexBusy, IndexMismatch, VectorIndex
 from .vectors import writing as vectors_writing
 
 MODES = ("hybrid", "lexical", "dense")
@@ -250,6 +250,42 @@ class SearchEngine:
             n_vec = self._update_vectors(progress, rebuild in ("all", "vectors")) if dense else 0
         return {"lexical": n_lex, "vectors": n_vec}
 
+    def catch_up(self, dense: bool = True) -> dict[str, int]:
+        """Index what the store changed since the indexes last saw it; returns papers indexed per index.
+
+        For a server's background thread, called every few seconds: when nothing changed it costs one
+        SQL query (the store's last change number). Searches keep working on the indexes in place while
+        papers are embedded, and see the new ones once each index is saved. Returns zeros at once when
+        an update is already running (in this process, or in another one that holds an index's lock):
+        the next call picks up what is left. The lexical index is caught up first; a vector index that
+        cannot be used then raises its PaperradarError (IndexCorrupt, IndexMismatch), without reading its
+        files again until they change.
+        """
+        head = self.store.max_seq()
+        done = {"lexical": 0, "vectors": 0}
+        lexical_behind = self.lexical.last_seq < head  # in memory, once the index is open
+        vectors = self._vectors
+        vectors_behind = dense and (vectors is None or vectors.last_seq < head)
+        if not (lexical_behind or vectors_behind) or not self._indexing.acquire(blocking=False):
+            return done
+        try:
+            if lexical_behind:
+                try:
+                    done["lexical"] = self.lexical.update_from(self.store)
+                except IndexBusy:
+                    pass
+                if not done["lexical"]:
+                    self.lexical.reload()  # another process indexed meanwhile: see its commits
+            if vectors_behind:
+                self.vectors  # noqa: B018 - loads the index, or raises why it cannot be used
+                try:
+                    done["vectors"] = self._update_vectors(None, rebuild=False)
+                except IndexBusy:
+                    pass
+        finally:
+            self._indexing.release()
+        return done
+
     def _update_vectors(self, progress, rebuild: bool) -> int:
         """Embed what changed into a copy of the vector index (the whole store for a rebuild), save it
         and swap it in: the object searches use is never changed while they run."""
@@ -282,6 +318,9 @@ class SearchEngine:
                     vectors.save(last_seq=seq)  # the resume point: a crash loses at most this batch
             if done or rebuild or vectors.needs_ann():
                 vectors.save(last_seq=seq, ann=True)
+                # Searched from the files just saved, memory-mapped: the page cache shares them between
+                # worker processes, where the arrays built here would be a private copy in each.
+                vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim)
             elif in_use:
                 return 0  # nothing changed: keep the index in use (and its float32 matrix)
             with self._load_lock:
