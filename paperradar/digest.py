@@ -9,6 +9,8 @@ the subscriber's cursor; sending claims one mail at a time, so concurrent sender
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import os
 import secrets
@@ -283,6 +285,24 @@ class Digests:
                    "manage_url": self.link("/subscription", "manage", sub)}
         return (TEMPLATES.get_template("digest.txt").render(context),
                 TEMPLATES.get_template("digest.html").render(context))
+
+    def preview(self, prefs: Preferences, now: dt.datetime | None = None) -> tuple[str, str]:
+        """Today's digest (text, HTML) for these preferences, as a visitor who has not subscribed would get
+        it (the web app's preview page). Nothing is recorded or queued, and the preview's own links are
+        signed with a throwaway key: they are for nobody, and must not be signed with the real one."""
+        prefs = prefs.validate()
+        now = utc(now)
+        sub = Subscriber(id=0, email="preview@paperradar.invalid", status="active", trending=prefs.trending,
+                         max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz, nonce="preview",
+                         created=stamp(now), confirmed=None, last_digest_day=None, last_listing_day=None,
+                         bounces=0, searches=tuple(prefs.searches))
+        throwaway = copy.copy(self)
+        throwaway.mail = dataclasses.replace(self.mail, secret=secrets.token_bytes(32))
+        return throwaway.render(throwaway.compose(sub, now))
+
+    def preview_for(self, sub: Subscriber, now: dt.datetime | None = None) -> tuple[str, str]:
+        """The digest (text, HTML) ``sub`` would get now, links and all; nothing is queued or recorded."""
+        return self.render(self.compose(sub, utc(now)))
 
     def message(self, digest: Digest, now: dt.datetime) -> tuple[str, bytes]:
         text, html = self.render(digest)

@@ -292,9 +292,13 @@ class Recommender:
         return first, last, [pid for pid, _, _ in self.store.trending_candidates(first, last)]
 
     def feed(self, user: User, tag_id: int | None = None, filters: FeedFilters | None = None,
-             limit: int = 20, now: dt.datetime | None = None, candidates: list[int] | None = None) -> Feed:
+             limit: int = 20, now: dt.datetime | None = None, candidates: list[int] | None = None, *,
+             tag: str | None = None) -> Feed:
         """The user's recommendations among ``candidates`` (paper ids; default: the filters' window),
-        best first, leaving out what they saved or dismissed."""
+        best first, leaving out what they saved or dismissed; learnt from the whole library, or from one
+        tag: ``tag``, its name as the user wrote it (NotFound if they have no such tag), or its id."""
+        if tag:
+            tag_id = self.db.tag(user.id, tag).id
         filters = (filters or FeedFilters()).validate()
         since = until = None
         if candidates is None:
