@@ -345,6 +345,10 @@ class SearchEngine:
             return rank.rrf([lexical, dense], limit=limit)
         return rank.convex(lexical, dense, alpha=self.alpha, limit=limit)
 
+    def clear_query_cache(self) -> None:
+        """Forget the cached query embeddings (a benchmark times queries with their embedding)."""
+        self._embed_query.cache_clear()
+
     def _encode_query(self, text: str):
         v = self.embedder.encode([text])[0]
         v.setflags(write=False)  # shared by every caller of the cache
