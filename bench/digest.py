@@ -43,7 +43,8 @@ from _machine import describe
 from aiosmtpd.controller import Controller
 
 from paperradar import config
-from paperradar.digest import Digests, Preferences, stamp
+from paperradar.clock import stamp
+from paperradar.digest import Digests, Preferences
 from paperradar.search import QUERY_CACHE, SearchEngine
 from paperradar.store import Store
 

@@ -564,9 +564,7 @@ def digest_preview(ctx, email, at, as_html) -> None:
     sub = d.subs.by_email(email)
     if sub is None:
         raise NotFound(f"no subscriber {email!r}")
-    from .digest import utc
-
-    text, html = d.render(d.compose(sub, utc(_parse_at(at))))
+    text, html = d.preview_for(sub, _parse_at(at))
     click.echo(html if as_html else text)
 
 
@@ -630,8 +628,8 @@ def users_feed(ctx, email, tag, window, limit, as_json) -> None:
     engine = _engine(ctx)
     store = engine.store
     user = _user(store, email)
-    tag_id = store.accounts.tag(user.id, tag).id if tag else None
-    feed = Recommender(store, engine).feed(user, tag_id, FeedFilters(window=window), limit=limit)
+    feed = Recommender(store, engine).feed(user, tag=tag or None, filters=FeedFilters(window=window),
+                                           limit=limit)
     if as_json:
         click.echo(json.dumps({"mode": feed.mode, "saved": feed.saved, "terms": feed.terms,
                                "items": [r.to_dict() for r in feed.items]}, indent=2, ensure_ascii=False))

@@ -120,6 +120,8 @@ class Paper:
             raise InvalidRecord("missing title")
         if len(self.title) > MAX_TITLE:
             raise InvalidRecord(f"title is {len(self.title)} characters (limit {MAX_TITLE})")
+        if not normalize_title(self.title):  # "???": nothing to show, search or merge by
+            raise InvalidRecord("the title has no letter or digit")
         if len(self.abstract) > MAX_ABSTRACT:
             raise InvalidRecord(f"abstract is {len(self.abstract)} characters (limit {MAX_ABSTRACT})")
         if len(self.authors) > MAX_AUTHORS:

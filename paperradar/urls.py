@@ -20,6 +20,10 @@ def ref_of(paper) -> str:
 
 
 def quote_ref(ref: str) -> str:
+    # A "." or ".." segment would be resolved away by the browser (even written %2E%2E): then the slashes
+    # are quoted too, and the reference travels as one segment (the server decodes %2F back to "/").
+    if any(part in (".", "..") for part in ref.split("/")):
+        return quote(ref, safe=_REF_SAFE.replace("/", ""))
     return quote(ref, safe=_REF_SAFE)
 
 

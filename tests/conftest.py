@@ -73,10 +73,14 @@ def shared_engine(web_data):
 
 @contextmanager
 def serve_in_thread(app, port: int = 0):
-    """Serve ``app`` with a real uvicorn on localhost from a background thread; yields the base URL."""
+    """Serve ``app`` with a real uvicorn on localhost from a background thread, with the options `serve`
+    uses (header time-out, connection limit, no proxy headers); yields the base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    from paperradar.web.server import uvicorn_options
+
+    options = uvicorn_options(app.state.services.settings, host="127.0.0.1", port=port, access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, **{**options, "log_level": "warning"}))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -23,9 +23,7 @@ SEED = 20261129
 FUZZ_REQUESTS = 800
 # Causes of failures (regular expressions over bench/fuzz_web.py's cause lines) that an xfail test below
 # pins already: the fuzz test leaves them to that test. Remove an entry when its fix lands.
-KNOWN = {
-    r"IntegrityError .*title_norm": "test_an_upload_holding_a_title_without_any_word_character_...",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _load_fuzz():
@@ -130,9 +128,6 @@ def test_head_is_answered_like_get(hostile, kind, urls):
 
 
 # -- defects the fuzz found ----------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a title without a word character normalizes to nothing and the "
-                   "store's NOT NULL title_norm makes the ingest raise IntegrityError: the write API answers "
-                   "500, `paperradar ingest` loses the batch")
 def test_an_upload_holding_a_title_without_any_word_character_is_not_a_server_error(hostile):
     """A title of only punctuation or emoji normalizes to nothing; the ingest must take the paper or
     reject the record, and the write API answer either way."""
@@ -144,8 +139,6 @@ def test_an_upload_holding_a_title_without_any_word_character_is_not_a_server_er
     assert r.status_code < 500, r.text[:300]
 
 
-@pytest.mark.xfail(strict=True, reason="a DOI with a /../ segment goes into /paper/ links with its dots and "
-                   "slashes unescaped: a browser resolves the dot segments and the link opens nothing (404)")
 def test_every_paper_link_of_a_result_page_opens_its_paper(hostile):
     """The paper links the search results hand out, followed as a browser follows them (dot segments
     resolved), open the paper: a key with ``?``, ``#``, ``%`` or a ``/../`` segment must be escaped."""

@@ -332,3 +332,23 @@ def test_whole_119k_corpus():
     # Line 13402 glues ~30 authors into one name ("Xiangyu Kongand Xiaoxia Xingand ..."), kept as is.
     assert glued is not None and max(len(a) for a in glued.authors) > 300
 
+
+
+def test_a_title_without_any_letter_or_digit_is_rejected_and_the_batch_kept(tmp_path):
+    """'???' normalises to nothing (no key, nothing to merge by): before, the store's NOT NULL title_norm
+    failed and the whole batch was lost; now the record is rejected with its line and the rest goes in."""
+    from paperradar.ingest import ingest
+    from paperradar.store import Store
+
+    path = tmp_path / "wordless.jsonl"
+    rows = [{"doi": "10.7777/a", "title": "A real title", "abstract": "x"},
+            {"doi": "10.7777/b", "title": "???", "abstract": "x"},
+            {"doi": "10.7777/c", "title": "\U0001f600\U0001f600", "abstract": "x"},
+            {"doi": "10.7777/d", "title": "Another real title", "abstract": "x"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rejects: list[Rejected] = []
+    with Store(tmp_path / "s.sqlite3") as store:
+        report = ingest(store, JSONLSource(str(path)), on_reject=rejects.append)
+        assert (report.added, report.rejected, store.count()) == (2, 2, 2)
+    assert [str(r) for r in rejects] == ["wordless.jsonl line 2: the title has no letter or digit",
+                                         "wordless.jsonl line 3: the title has no letter or digit"]

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from ..accounts import SignInError
-from ..digest import MAX_PAPERS, RateLimited, SubscribeError
+from ..digest import MAX_PAPERS, SubscribeError
+from ..errors import RateLimited
 from ..mail import MailNotConfigured
 from ..query import QueryError
 from ..store import User
@@ -108,8 +109,8 @@ def settings_digest(request: Request, trending: bool = Form(False),
         prefs = preferences(trending, searches, max_papers, hour, tz)
         digests(request).subscribe_verified(user.email, prefs)
     except (SubscribeError, QueryError) as e:
-        return _settings_page(request, user, values=form(user.email, trending, searches, max_papers, hour, tz),
-                              error=str(e), status=e.http_status)
+        values = form(user.email, trending, searches, max_papers, hour, tz)
+        return _settings_page(request, user, values=values, error=str(e), status=e.http_status)
     return RedirectResponse("/settings?saved=1", status_code=303)
 
 

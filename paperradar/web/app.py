@@ -94,10 +94,21 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
 
 
 def _catch_up(engine: SearchEngine):
-    """The background job that makes papers ingested while the server runs searchable by themselves."""
-    def job() -> dict | None:
-        catch_up = getattr(engine, "catch_up", None)
-        return catch_up() if catch_up else None
+    """The background job that makes papers ingested while the server runs searchable by themselves. A
+    damaged index fails every run until it is rebuilt: that is said once, not every CATCH_UP_EVERY."""
+    said: list[str] = []
+
+    def job() -> dict:
+        try:
+            counts = engine.catch_up()
+        except PaperradarError as e:
+            message = f"{e}" + (f" (hint: {e.hint})" if e.hint else "")
+            if message not in said:
+                said[:] = [message]
+                log.error("index catch-up: %s", message)
+            return {}
+        said.clear()
+        return counts
     return job
 
 

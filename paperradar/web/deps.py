@@ -31,20 +31,25 @@ from .security import CSRF_COOKIE, Csrf
 SESSION_COOKIE = "paperradar_session"
 REFRESH_EVERY = 2.0  # seconds between checks for index changes made by other processes
 RESULT_TTL = 60.0  # seconds a cached result page may be reused (trending order and votes move)
-_ENTRY_OVERHEAD = 400  # bytes per cached entry beyond its strings: the key, tuples, the Results object
-_HIT_OVERHEAD = 900  # bytes per hit beyond its strings: Hit, StoredPaper, lists, highlight spans
+_ENTRY_OVERHEAD = 400  # bytes per cached entry beyond its hits: the key, the Results object
+_HIT_OVERHEAD = 600  # bytes per hit beyond its paper's fields: Hit, StoredPaper, their dicts
+
+
+def _field_size(value) -> int:
+    if isinstance(value, (list, tuple)):
+        return sys.getsizeof(value) + sum(sys.getsizeof(v) for v in value)
+    return sys.getsizeof(value)
 
 
 def size_of(value) -> int:
-    """What a cached value holds in memory, in bytes, from its strings plus a fixed cost per object — an
-    estimate that errs high (tests/test_web_hardening.py compares it with tracemalloc's count)."""
+    """What a cached value holds in memory, in bytes: every field of every paper it holds plus a fixed cost
+    per object — an estimate that errs high (tests/test_web_hardening.py compares it with a walk of the
+    object graph)."""
     hits = value.hits if isinstance(value, Results) else value
     total = _ENTRY_OVERHEAD
     for h in hits:
-        p = h.paper
-        total += _HIT_OVERHEAD + sys.getsizeof(p.title) + sys.getsizeof(p.abstract) + sys.getsizeof(p.key)
-        total += sum(sys.getsizeof(a) + 8 for a in p.authors) + sum(50 + 8 for _ in p.categories)
-        total += sum(64 * (1 + len(spans)) for spans in h.highlights.values())
+        total += _HIT_OVERHEAD + sum(_field_size(v) for v in vars(h.paper).values())
+        total += sum(100 + 72 * len(spans) for spans in h.highlights.values())
     return total
 
 

@@ -135,8 +135,7 @@ def _filters(window: str, cat: str, include: str, exclude: str, min_score: float
 
 def _feed(request: Request, user: User, tag: str, filters: FeedFilters, limit: int):
     svc = services(request)
-    tag_id = svc.store.accounts.tag(user.id, tag).id if tag else None
-    return Recommender(svc.store, svc.engine).feed(user, tag_id, filters, limit=limit)
+    return Recommender(svc.store, svc.engine).feed(user, tag=tag or None, filters=filters, limit=limit)
 
 
 @router.get("/for-you")

@@ -18,7 +18,7 @@ from .. import config
 
 
 @functools.cache
-def _header_timeout() -> float:
+def _configured_header_timeout() -> float:
     # Read in each worker process (uvicorn starts workers by spawning: nothing set here survives that).
     return float(config.load().header_timeout_s)
 
@@ -27,6 +27,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with a deadline for each request's headers."""
 
     _header_timer: asyncio.TimerHandle | None = None
+    header_timeout: float | None = None  # None: the settings' header_timeout_s, read in this process
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -34,7 +35,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(_header_timeout(), self._header_timed_out)
+        self._header_timer = self.loop.call_later(self.header_timeout or _configured_header_timeout(),
+                                                  self._header_timed_out)
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -60,14 +62,24 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
+def uvicorn_options(settings: config.Settings, *, host: str, port: int, workers: int = 1,
+                    access_log: bool = True) -> dict:
+    """The uvicorn options `serve` runs with (tests start a server with the same ones on a free port)."""
+    protocol = HeaderTimeoutProtocol
+    if workers == 1:  # one process: the class can carry the value (spawned workers read the settings)
+        protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,),
+                        {"header_timeout": float(settings.header_timeout_s)})
+    return {"host": host, "port": port, "workers": workers, "access_log": access_log, "log_level": "info",
+            "http": protocol,
+            # X-Forwarded-* are believed only from settings.trusted_proxies, by the app itself.
+            "proxy_headers": False, "server_header": False,
+            "timeout_keep_alive": settings.keep_alive_s, "limit_concurrency": settings.max_connections,
+            "h11_max_incomplete_event_size": 16 * 1024}
+
+
 def run(settings: config.Settings, *, host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve the app factory with the settings' limits (blocks until Ctrl-C)."""
     import uvicorn
 
-    uvicorn.run("paperradar.web.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=access_log, log_level="info",
-                http=HeaderTimeoutProtocol,
-                # X-Forwarded-* are believed only from settings.trusted_proxies, by the app itself.
-                proxy_headers=False, server_header=False,
-                timeout_keep_alive=settings.keep_alive_s, limit_concurrency=settings.max_connections,
-                h11_max_incomplete_event_size=16 * 1024)
+    uvicorn.run("paperradar.web.app:create_app_from_env", factory=True,
+                **uvicorn_options(settings, host=host, port=port, workers=workers, access_log=access_log))

@@ -8,15 +8,14 @@ request gets the same answer, so nobody can learn from it who subscribes.
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from ..digest import MAX_PAPERS, Digests, Preferences, RateLimited, SubscribeError, stamp, utc
+from ..digest import MAX_PAPERS, Digests, Preferences, SubscribeError
+from ..errors import RateLimited
 from ..mail import MailNotConfigured
 from ..query import MAX_QUERY, QueryError
 from ..store import Subscriber
@@ -146,8 +145,7 @@ def manage(request: Request, token: str = Form("", max_length=TOKEN), trending: 
         prefs = preferences(trending, searches, max_papers, hour, tz).validate()
     except (SubscribeError, QueryError) as e:
         return _manage(request, d, sub, token, values, error=str(e), status=e.http_status)
-    d.subs.set_preferences(sub.id, **dataclasses.asdict(prefs))
-    sub = d.subs.get(sub.id)
+    sub = d.set_preferences(token, prefs)  # checks the link again, in the transaction that writes
     return _manage(request, d, sub, token, form_of(sub), saved=True)
 
 
@@ -158,19 +156,10 @@ def preview(request: Request, token: str = Query("", max_length=TOKEN),
             trending: bool = Query(True), max_papers: int = Query(10, ge=1, le=MAX_PAPERS)):
     """Today's digest as its mail would show it: a subscriber's (with their manage token), else one for
     trending papers and the ``q`` searches. Nothing is queued or recorded."""
-    svc = services(request)
-    now = utc()
-    if token:
-        d = digests(request)
-        sub = d.subscriber_for("manage", token)
-    else:
-        prefs = Preferences(trending, q, max_papers).validate()
-        # A throwaway key: the preview's own links are for nobody and must not be signed with the real one.
-        d = Digests(svc.store, svc.engine, svc.settings.replace(secret_key=secrets.token_hex(16)))
-        sub = Subscriber(id=0, email="preview@paperradar.invalid", status="active", trending=prefs.trending,
-                         max_papers=prefs.max_papers, hour=prefs.hour, tz=prefs.tz, nonce="preview",
-                         created=stamp(now), confirmed=None, last_digest_day=None, last_listing_day=None,
-                         bounces=0, searches=tuple(prefs.searches))
-    with svc.bounded():
-        _, html = d.render(d.compose(sub, now))
+    d = digests(request)
+    with services(request).bounded():
+        if token:
+            _, html = d.preview_for(d.subscriber_for("manage", token))
+        else:
+            _, html = d.preview(Preferences(trending, q, max_papers))
     return HTMLResponse(html, headers={"content-security-policy": PREVIEW_CSP})
