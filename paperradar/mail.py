@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from . import clock
+from . import clock, urls
 from .config import Settings
 from .errors import PaperradarError
 
@@ -29,6 +29,7 @@ CONFIRM_TTL = 7 * 24 * 3600  # a confirmation link works for a week
 # The mails' templates (mail_templates/: a .txt and a .html of each), shared by digests and sign-in.
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
                         autoescape=select_autoescape(["html"]), auto_reload=False)
+TEMPLATES.globals["paper_url"] = urls.paper_url  # paper_url(base_url, paper): the one way links are built
 
 
 class MailNotConfigured(PaperradarError):

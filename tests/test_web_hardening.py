@@ -226,3 +226,62 @@ def test_a_slow_mail_server_does_not_hold_up_other_requests(client, mailbox):
         thread.join(30)
     assert done.is_set()
     assert client.cookies.get(CSRF_COOKIE)
+
+
+# -- smaller ones -----
+def test_the_sign_in_page_names_the_address_its_link_signs_in(client, mailbox):
+    from mailsink import links
+    from webclient import local, token_of
+
+    r = client.post("/signin", data={"email": "Ada@Example.org", "csrf_token": csrf(client, "/signin")})
+    assert r.status_code == 200
+    link = links(mailbox.wait_for("ada@example.org"), "/signin/verify")[0]
+    page = client.get(local(link)).text
+    assert "Sign in as <strong class=\"address\">ada@example.org</strong>" in page
+    token = token_of(link)
+    broken = client.get("/signin/verify", params={"token": token[:-3] + "000"}).text
+    assert "not valid any more" in broken and "Sign in as" not in broken
+
+
+def test_text_and_html_digests_link_hostile_keys_correctly(client):
+    from paperradar.digest import Preferences
+
+    svc = client.app.state.services
+    svc.store.upsert_papers([HOSTILE])
+    svc.engine.update()
+    d = client.app.state.services
+    from paperradar.digest import Digests
+
+    text, html = Digests(d.store, d.engine, d.settings).preview(
+        Preferences(trending=False, searches=["hostile identifiers"]))
+    url = "http://testserver/paper/doi:10.1000/odd%01doi%20with%3Fquery%23frag"
+    assert url in text and f'href="{url}"' in html
+
+
+def test_papers_ingested_while_the_server_runs_become_searchable_by_themselves(client):
+    svc = client.app.state.services
+    new = Paper(title="Cephalopod camouflage with chromatophore networks", source="jsonl",
+                arxiv_id="2606.99777", abstract="Octopus skin patterns adapt to backgrounds.",
+                categories=["q-bio.NC"], announced="2026-06-12")
+    with svc.store.transaction():
+        svc.store.upsert_papers([new])
+    assert client.get("/api/v1/papers/2606.99777").status_code == 200
+    before = client.get("/api/v1/search", params={"q": "chromatophore", "mode": "lexical"}).json()["hits"]
+    assert not before  # readable by id, not yet in the indexes
+    assert client.app.state.catch_up.run_once() == {"lexical": 1, "vectors": 1}
+    svc.results = ResultCache(2**20)  # a page cached a moment ago would hide the new paper for a minute
+    hits = client.get("/api/v1/search", params={"q": "chromatophore"}).json()["hits"]
+    assert hits and hits[0]["key"] == "2606.99777"
+
+
+def test_paper_cards_fetch_their_marks_in_one_query(client, monkeypatch):
+    sign_in(client, "marks@example.org")
+    from paperradar.store import AccountStore
+
+    calls = []
+    real = AccountStore.marks
+    monkeypatch.setattr(AccountStore, "marks",
+                        lambda self, user, ids: calls.append(len(ids)) or real(self, user, ids))
+    r = client.get("/search", params={"q": "graph networks"})
+    assert r.status_code == 200 and r.text.count('class="actions"') >= 10
+    assert len(calls) == 1 and calls[0] >= 10  # was one query per card

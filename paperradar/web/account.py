@@ -51,8 +51,10 @@ def signin(request: Request, email: str = Form("", max_length=320),
 @router.get("/signin/verify")
 def verify_page(request: Request, token: str = Query("", max_length=TOKEN),
                 next: str = Query("", max_length=2000)):
-    """A button, not the sign-in itself: mail scanners open links, and the link works only once."""
-    return render(request, "signin_verify.html", {"token": token, "next": local(next, "/for-you")})
+    """A button, not the sign-in itself: mail scanners open links, and the link works only once. The page
+    names the address the link signs in (or says the link is no good) before anyone presses it."""
+    return render(request, "signin_verify.html", {"token": token, "next": local(next, "/for-you"),
+                                                  "address": accounts(request).link_address(token)})
 
 
 @router.post("/signin/verify")
