@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from paperradar.cli import cli
+# Real subprocesses of the `paperradar` command: the whole-suite tier (the help check is in test_project).
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEEDS = sorted((FIXTURES / "hf_pages").glob("*.txt"))
@@ -125,18 +126,6 @@ def test_stdin_and_usage_errors(tmp_path):
     assert out.returncode == 0 and stats(tmp_path)["papers"] == 1
     usage = run(tmp_path, "ingest", "arxiv")  # needs a category, query or id
     assert usage.returncode == 2 and b"Traceback" not in usage.stderr
-
-
-def test_every_command_has_help():
-    from click.testing import CliRunner
-
-    runner = CliRunner()
-    for path in (["--help"], ["ingest", "--help"], ["stats", "--help"], ["show", "--help"],
-                 *[[group, name, "--help"] for group in ("ingest", "digest", "users")
-                   for name in cli.commands[group].commands]):
-        result = runner.invoke(cli, path)
-        assert result.exit_code == 0, path
-        assert "Usage:" in result.output
 
 
 @pytest.mark.slow

@@ -16,6 +16,9 @@ import pytest
 
 from paperradar.embed import DIM, Embedder, ModelUnavailable
 
+# Checks against the PyTorch reference vectors and the model file: the whole-suite tier.
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).parent / "data"
 
 

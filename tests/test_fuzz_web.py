@@ -139,6 +139,7 @@ def test_an_upload_holding_a_title_without_any_word_character_is_not_a_server_er
     assert r.status_code < 500, r.text[:300]
 
 
+@pytest.mark.slow
 def test_every_paper_link_of_a_result_page_opens_its_paper(hostile):
     """The paper links the search results hand out, followed as a browser follows them (dot segments
     resolved), open the paper: a key with ``?``, ``#``, ``%`` or a ``/../`` segment must be escaped."""

@@ -14,6 +14,9 @@ from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
 
+# Runs the benchmark harness on a small corpus: the whole-suite tier.
+pytestmark = pytest.mark.slow
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 search_speed = pytest.importorskip("search_speed")
 

@@ -169,6 +169,7 @@ def test_the_engine_reports_a_damaged_index_and_a_rebuild_repairs_it(data, embed
     store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["vectors.npy truncated", "meta.json bad JSON", "ids.npy bytes flipped"])
 def test_the_cli_prints_one_line_and_the_rebuild_command(data, case):
     name, damage = DAMAGE[case]

@@ -19,6 +19,9 @@ from paperradar.search import EMBED_CHUNK, SearchEngine
 from paperradar.store import Store
 from paperradar.vectors import IndexBusy, VectorIndex, writing
 
+# Rebuilds and cross-process readers: seconds each, the whole-suite tier.
+pytestmark = pytest.mark.slow
+
 TOPICS = ["protein folding with deep networks", "quantum error correction codes", "graph neural networks",
           "speech recognition in noisy rooms", "reinforcement learning for robots", "galaxy cluster surveys"]
 # More papers than one embedding chunk, so that a rebuild reports progress before it is done.

@@ -95,6 +95,7 @@ def assert_is_what_mail_sees(address: str) -> None:
     assert (to.display_name, to.addr_spec) == ("", address)
 
 
+@pytest.mark.slow
 @given(anything)
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 def test_what_is_accepted_is_exactly_what_mail_sees(text):

@@ -33,3 +33,31 @@ def test_ruff_clean():
     out = subprocess.run([ruff, "check", "paperradar", "tests", "bench", "scripts"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_command_has_help():
+    """Every command and group, found by walking the click tree (a new command is covered by itself)."""
+    import click
+    from click.testing import CliRunner
+
+    from paperradar.cli import cli
+
+    def paths(group: click.Group, prefix: list[str]):
+        yield [*prefix, "--help"]
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from paths(command, [*prefix, name])
+            else:
+                yield [*prefix, name, "--help"]
+
+    runner = CliRunner()
+    seen = 0
+    for path in paths(cli, []):
+        result = runner.invoke(cli, path)
+        assert result.exit_code == 0 and "Usage:" in result.output, path
+        command = cli
+        for name in path[:-1]:
+            command = command.commands[name]
+        assert (command.help or command.short_help or "").strip(), f"{' '.join(path[:-1])} has no help"
+        seen += 1
+    assert seen >= 20

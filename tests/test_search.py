@@ -17,6 +17,9 @@ from paperradar.search import SearchEngine
 from paperradar.sources.jsonl import JSONLSource
 from paperradar.store import Store
 
+# Builds its own indexed corpus (12 s) and re-embeds: the whole-suite tier.
+pytestmark = pytest.mark.slow
+
 CORPUS = next((Path(__file__).parent / "fixtures" / "corpus_jsonl").glob("*.jsonl*"))
 
 

@@ -306,6 +306,7 @@ def test_arbitrary_byte_lines_only_give_papers_or_rejects(lines):
                                      "upvotes", "doi", "listing_date"]),
                     st.one_of(st.none(), st.text(max_size=30), st.integers(), st.lists(st.text(max_size=10)))
                     ).map(lambda d: json.dumps(d).encode())), max_size=10))
+@pytest.mark.slow
 def test_arbitrary_records_never_raise_beyond_input_unusable(lines):
     for source_class in (JSONLSource, CSVSource):
         try:

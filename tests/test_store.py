@@ -208,6 +208,7 @@ _records = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(_records, max_size=6), max_size=4))
 def test_reingesting_any_input_changes_nothing(tmp_path_factory, batches):

@@ -262,6 +262,7 @@ fuzz_text = st.text(max_size=60) | st.sampled_from(
 @given(q=fuzz_text, cat=fuzz_text, au=fuzz_text, since=fuzz_text, until=fuzz_text,
        sort=st.sampled_from(["", "relevance", "newest", "trending", "x"]),
        limit=st.integers(-5, 300), offset=st.integers(-5, 2000))
+@pytest.mark.slow
 def test_search_endpoint_never_fails_with_5xx(client, q, cat, au, since, until, sort, limit, offset):
     params = {"q": q, "cat": cat, "au": au, "since": since, "until": until, "limit": limit, "offset": offset}
     if sort:

@@ -42,6 +42,7 @@ def test_home_shows_search_trending_and_newest(client):
     assert 'action="/search"' in r.text and "▲ 118" in r.text
 
 
+@pytest.mark.slow
 def test_home_of_an_empty_store_says_how_to_load_the_demo(tmp_path):
     with TestClient(create_app(tmp_path, warm=False)) as c:
         r = page(c, "/")
