@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import rank, trending
+from . import clock, rank, trending
 from .lexical import LexicalIndex, analyze_field, date_number
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
@@ -384,7 +384,7 @@ class SearchEngine:
         elif sort == "trending":
             votes = self.store.vote_totals(p.id for p, _ in scored)
             w = trending.window(self.store, "day")
-            now = w[2] if w else trending.utcnow()
+            now = w[2] if w else clock.utc()
 
             def score(p: StoredPaper) -> float:
                 age = trending.age_hours(p.announced or p.submitted, now)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from . import rank
+from . import clock, rank
 from .query import QueryError
 from .store import Store, StoredPaper
 
@@ -43,10 +43,6 @@ class TrendingPage:
     items: list[TrendingItem]
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @functools.lru_cache(maxsize=4096)
 def _day_start(day: str) -> dt.datetime | None:
     try:
@@ -67,7 +63,7 @@ def window(store: Store, period: str, now: dt.datetime | None = None) -> tuple[s
     """(first day, last day, effective now) of the trending window, or None when nothing is listed."""
     if period not in PERIODS:
         raise QueryError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
-    now = now or utcnow()
+    now = clock.utc(now)
     last = store.latest_day(now.strftime("%Y-%m-%d"))
     if last is None:
         return None
