@@ -108,8 +108,8 @@ def library_import(request: Request, file: UploadFile = File(...), tag: str = Fo
     data = file.file.read(MAX_IMPORT_BYTES + 1)  # a spooled temporary file: this thread may block on it
     if len(data) > MAX_IMPORT_BYTES:
         raise LibraryError(f"the file is larger than {MAX_IMPORT_BYTES // 2**20} MB")
-    report = library(request).import_bibtex(user, data.decode("utf-8", errors="replace"),
-                                                            tag or None)
+    # parsed here, in the request's thread; the core matches and saves in one transaction
+    report = library(request).import_bibtex(user, data.decode("utf-8", errors="replace"), tag or None)
     return render(request, "library_import.html", {"me": user, "report": report, "filename": file.filename})
 
 
