@@ -285,3 +285,23 @@ def test_paper_cards_fetch_their_marks_in_one_query(client, monkeypatch):
     r = client.get("/search", params={"q": "graph networks"})
     assert r.status_code == 200 and r.text.count('class="actions"') >= 10
     assert len(calls) == 1 and calls[0] >= 10  # was one query per card
+
+
+def test_after_a_server_error_the_connection_keeps_working(data, shared_engine, monkeypatch, caplog):
+    """A bug answers 500 (details in the log) and the client's next request on the same keep-alive
+    connection is answered, not reset."""
+    from paperradar.store import Store
+
+    def broken(self, top=20):
+        raise RuntimeError("a bug in stats")
+
+    with make_client(data, shared_engine, {}) as c:
+        with serve_in_thread(c.app) as base:
+            monkeypatch.setattr(Store, "stats", broken)
+            with httpx.Client(base_url=base) as http:
+                r = http.get("/api/v1/stats")
+                assert r.status_code == 500 and r.json()["error"]["message"].startswith("internal error")
+                assert http.get("/api/v1/trending").status_code == 200  # same connection
+            monkeypatch.undo()
+    close(c)
+    assert "a bug in stats" in caplog.text

@@ -37,6 +37,19 @@ THREADS = 8  # request threads per worker: more only queue on the GIL and make e
 CATCH_UP_EVERY = 30.0  # seconds between checks for papers the store has and the indexes do not
 
 
+class PaperradarApp(FastAPI):
+    """FastAPI, with one change at the edge: after Starlette has answered a bug with the 500 page (and our
+    handler has logged it), it re-raises, and uvicorn then drops the connection — the client's next
+    request on it is reset. The answer has been sent; the exception is not raised further."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            if scope["type"] != "http":
+                raise
+
+
 def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None = None,
                engine: SearchEngine | None = None, warm: bool = True,
                settings: config.Settings | None = None, catch_up: bool = True) -> FastAPI:
@@ -70,9 +83,10 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
         catch_up_job.stop()
         await anyio.to_thread.run_sync(services.courier.wait)  # a mail being delivered gets to finish
 
-    app = FastAPI(title="paperradar", version=__version__, lifespan=lifespan,
-                  description="Search, related papers, trending and feeds over a self-hosted paper store.",
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    app = PaperradarApp(title="paperradar", version=__version__, lifespan=lifespan,
+                        description="Search, related papers, trending and feeds over a self-hosted "
+                                    "paper store.",
+                        openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.services = services
     app.state.courier = services.courier
     app.state.catch_up = catch_up_job  # tests run it once with run_once()
