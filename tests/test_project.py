@@ -61,3 +61,17 @@ def test_every_command_has_help():
         assert (command.help or command.short_help or "").strip(), f"{' '.join(path[:-1])} has no help"
         seen += 1
     assert seen >= 20
+
+
+def test_the_cron_jobs_do_not_import_the_web_app():
+    """`paperradar digest send` from cron reads the settings and runs the digest job without the web app
+    (and without FastAPI) in the process."""
+    code = ("import sys; from paperradar import cli, config, digest, jobs; "
+            "from click.testing import CliRunner; import tempfile; d = tempfile.mkdtemp(); "
+            "env = {'PAPERRADAR_SMTP_HOST': '127.0.0.1', 'PAPERRADAR_MAIL_FROM': 'radar@example.org'}; "
+            "r = CliRunner().invoke(cli.cli, ['--data-dir', d, 'digest', 'send', '--json'], env=env); "
+            "assert r.exit_code == 0, (r.output, r.exception); "
+            "print(sorted(m for m in sys.modules if m.startswith(('paperradar.web', 'fastapi'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
