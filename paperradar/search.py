@@ -19,7 +19,7 @@ from .lexical import LexicalIndex, analyze_field, date_number
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
 from .store import Store, StoredPaper
-from .vectors import IndexBusy, IndexMismatch, VectorIndex
+from .vectors import IndexBusy, IndexMismatch, VectorIndex, text_hash
 from .vectors import writing as vectors_writing
 
 MODES = ("hybrid", "lexical", "dense")
@@ -288,7 +288,11 @@ class SearchEngine:
 
     def _update_vectors(self, progress, rebuild: bool) -> int:
         """Embed what changed into a copy of the vector index (the whole store for a rebuild), save it
-        and swap it in: the object searches use is never changed while they run."""
+        and swap it in: the object searches use is never changed while they run. Returns papers embedded.
+
+        A changed paper whose embedded text (:func:`paper_text`) hashes as its vector's did is not
+        embedded again (a change of upvotes, dates or links): the index only records that it saw the
+        change. An existing HNSW graph is updated with the rows that changed, not built again."""
         embedder = self.embedder
         with vectors_writing(self._vectors_dir):
             # Under the lock, what is on disk is final: the index in use if it is still that one, else
@@ -300,23 +304,31 @@ class SearchEngine:
                 vectors = current.copy()
             else:
                 vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim, load=not rebuild)
-            seq = vectors.last_seq
+            start = seq = vectors.last_seq
+            learned = not rebuild and vectors.texts_missing and self._learn_text_hashes(vectors) >= 0
             total = self.store.count_changed_since(seq)
-            done = 0
+            seen = embedded = 0
             while True:
                 papers = self.store.changed_since(seq, limit=SAVE_EVERY)
                 if not papers:
                     break
                 for i in range(0, len(papers), EMBED_CHUNK):
                     chunk = papers[i:i + EMBED_CHUNK]
-                    vectors.add([p.id for p in chunk], embedder.encode([paper_text(p) for p in chunk]))
-                    done += len(chunk)
+                    hashes = [text_hash(paper_text(p)) for p in chunk]
+                    had = vectors.text_hashes(p.id for p in chunk)
+                    todo = [j for j, (h, old) in enumerate(zip(hashes, had, strict=True)) if h != old]
+                    if todo:
+                        vectors.add([chunk[j].id for j in todo],
+                                    embedder.encode([paper_text(chunk[j]) for j in todo]),
+                                    [hashes[j] for j in todo])
+                    embedded += len(todo)
+                    seen += len(chunk)
                     if progress:
-                        progress("vectors", done, total)
+                        progress("vectors", seen, total)
                 seq = papers[-1].seq
                 if not rebuild:
                     vectors.save(last_seq=seq)  # the resume point: a crash loses at most this batch
-            if done or rebuild or vectors.needs_ann():
+            if seq != start or rebuild or learned or vectors.needs_ann():
                 vectors.save(last_seq=seq, ann=True)
                 # Searched from the files just saved, memory-mapped: the page cache shares them between
                 # worker processes, where the arrays built here would be a private copy in each.
@@ -325,7 +337,23 @@ class SearchEngine:
                 return 0  # nothing changed: keep the index in use (and its float32 matrix)
             with self._load_lock:
                 self._vectors, self._vectors_stamp, self._vectors_failed = vectors, self._stamp(), None
-        return done
+        return embedded
+
+    def _learn_text_hashes(self, vectors: VectorIndex) -> int:
+        """An index saved before text hashes were kept: record the hash of each paper's current text for
+        the papers the index has seen since their last change (their vectors were embedded from that
+        very text), so that the changes to come re-embed only papers whose text changed. The papers
+        changed since are left unknown: they are embedded again, once. One pass over the store, at the
+        first update of such an index (even with nothing to embed: then it saves the hashes)."""
+        seq, learned = 0, 0
+        while seq < vectors.last_seq:
+            papers = [p for p in self.store.changed_since(seq, limit=SAVE_EVERY) if p.seq <= vectors.last_seq]
+            if not papers:
+                break
+            learned += vectors.set_text_hashes([p.id for p in papers],
+                                               [text_hash(paper_text(p)) for p in papers])
+            seq = papers[-1].seq
+        return learned
 
     # -- querying --------------------------------------------------------------------------------------
     def retrieve(self, text: str | Query, mode: str = "hybrid",

@@ -64,6 +64,9 @@ DAMAGE = {
     "ids.npy truncated": ("ids.npy", truncate),
     "ids.npy header garbled": ("ids.npy", garble_header),
     "ids.npy bytes flipped": ("ids.npy", flip_middle),
+    "texts.npy truncated": ("texts.npy", truncate),
+    "texts.npy bytes flipped": ("texts.npy", flip_middle),
+    "texts.npy missing": ("texts.npy", Path.unlink),
     "meta.json bad JSON": ("meta.json", lambda p: p.write_text('{"format": 1, "model": "m", ')),
     "meta.json not an object": ("meta.json", lambda p: p.write_text("[1, 2]")),
     "meta.json binary junk": ("meta.json", lambda p: p.write_bytes(b"\xff\xfe\x00junk")),
@@ -99,7 +102,7 @@ def test_the_checksums_are_recorded_and_an_index_saved_without_them_still_loads(
     x = build(tmp_path / "v")
     meta_path = tmp_path / "v" / "meta.json"
     meta = json.loads(meta_path.read_text())
-    assert set(meta["sha256"]) == {"vectors.npy", "ids.npy"} and meta["dtype"] == "float16"
+    assert set(meta["sha256"]) == {"vectors.npy", "ids.npy", "texts.npy"} and meta["dtype"] == "float16"
     # An index written before checksums existed: checked by shape only, and accepted.
     del meta["sha256"]
     meta_path.write_text(json.dumps(meta))
@@ -107,6 +110,22 @@ def test_the_checksums_are_recorded_and_an_index_saved_without_them_still_loads(
     assert len(old) == N and old.search(x[9], k=1)[0][0] == 1009
     old.save(last_seq=8)  # the next save records them
     assert "sha256" in json.loads(meta_path.read_text())
+
+
+def test_an_index_saved_before_text_hashes_loads_with_every_text_unknown(tmp_path):
+    x = build(tmp_path / "v")
+    meta_path = tmp_path / "v" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["sha256"]["texts.npy"]
+    meta_path.write_text(json.dumps(meta))
+    (tmp_path / "v" / "texts.npy").unlink()
+    old = VectorIndex(tmp_path / "v", "m", DIM)
+    assert len(old) == N and old.unknown_texts() == N and old.search(x[4], k=1)[0][0] == 1004
+    assert old.set_text_hashes([1004, 99], [123, 456]) == 1
+    old.save(last_seq=8)
+    again = VectorIndex(tmp_path / "v", "m", DIM)
+    assert again.unknown_texts() == N - 1 and again.text_hashes([1004, 1005, 99]) == [123, 0, 0]
+    assert "texts.npy" in json.loads(meta_path.read_text())["sha256"]
 
 
 def test_checksum_cost_is_small(tmp_path):
