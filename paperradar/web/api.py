@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse  # returned as is: no second pass thr
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from .. import health
 from .. import trending as trending_mod
 from ..ingest import MAX_REJECTS_SHOWN, ingest
 from ..sources import FILE_FORMATS, file_source
@@ -23,6 +24,7 @@ from .params import MAX_OFFSET, SearchArgs, search_args
 from .security import check_bearer
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
+health_router = APIRouter(include_in_schema=False)
 MAX_API_LIMIT = 100
 
 def _page(limit: int, offset: int) -> None:
@@ -148,3 +150,12 @@ def _ingest_file(svc: Services, format: str, path: str, index: bool) -> dict:
              dependencies=[Depends(require_admin)])
 def admin_reindex(request: Request):
     return {"indexed": services(request).engine.update()}
+
+
+# -- health --------------------------------------------------------------------------------------------------
+@health_router.get("/healthz")
+def healthz(request: Request):
+    """200 when the store and the indexes answer, 503 naming what does not (load balancers, systemd)."""
+    svc = services(request)
+    result = health.check(svc.store, svc.engine, time_limit_ms=svc.settings.sql_time_limit_ms)
+    return JSONResponse(result.to_dict(), status_code=200 if result.ok else 503)

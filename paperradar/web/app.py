@@ -92,7 +92,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.state.catch_up = catch_up_job  # tests run it once with run_once()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (pages.router, subscribe.router, account.router, library.router, api.router,
-                   subscribe.api, library.api, feeds.router):
+                   subscribe.api, library.api, feeds.router, api.health_router):
         app.include_router(router)
     _install_error_handlers(app)
     # Middleware, innermost first; the last added sees the request first.
