@@ -342,11 +342,13 @@ def _print_hits(hits, as_json: bool, extra: dict | None = None) -> None:
 
 @cli.command()
 @click.option("--rebuild", type=click.Choice(["all", "lexical", "vectors"]), is_flag=False, flag_value="all",
-              default=None, help="Drop an index (default: both) and build it again from the store.")
+              default=None, help="Build an index (default: both) again from the store, beside the one in "
+                                 "use, which keeps answering until the new one replaces it.")
 @click.option("--lexical-only", is_flag=True, help="Skip the embeddings (lexical search only).")
 @click.pass_context
 def index(ctx, rebuild, lexical_only) -> None:
-    """Bring the search indexes up to date with the store (embeds what changed; resumable)."""
+    """Bring the search indexes up to date with the store (embeds only papers whose text changed;
+    resumable)."""
     _update_indexes(_engine(ctx), rebuild, dense=not lexical_only)
 
 
@@ -369,8 +371,12 @@ def _update_indexes(engine, rebuild: str | None = None, dense: bool = True) -> N
     try:
         counts = engine.update(progress=progress, rebuild=rebuild, dense=dense)
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: what was indexed is kept; run `paperradar index` again to resume",
-                   err=True)
+        if rebuild:  # a rebuild builds beside the live index: interrupted, the old one is still there
+            click.echo("\ninterrupted: the indexes in use are unchanged; `paperradar index --rebuild` starts "
+                       "the rebuild again", err=True)
+        else:
+            click.echo("\ninterrupted: what was indexed is kept; run `paperradar index` again to resume",
+                       err=True)
         sys.exit(130)
     if tty:
         click.echo("\r" + " " * 100 + "\r", nl=False, err=True)
