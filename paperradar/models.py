@@ -6,10 +6,13 @@ could not use. The store merges papers by :func:`paper_key`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from . import clock
 
 # Field limits: anything beyond them is not a paper but garbage (or an attack on memory).
 MAX_TITLE = 1_000
@@ -18,6 +21,7 @@ MAX_AUTHORS = 5_000
 MAX_AUTHOR = 1_000  # real records carry whole author lists glued into one name (2506.02197)
 MAX_CATEGORIES = 50
 MAX_SHORT = 2_000  # comment, journal-ref, DOI
+MAX_DAYS_AHEAD = 366  # a date later than this from today is a broken record (it would top "newest" forever)
 
 # Metadata authority of each source: when two sources describe the same version of a paper, the
 # higher rank wins field by field; a lower rank only fills fields that are still empty.
@@ -138,6 +142,11 @@ class Paper:
             raise InvalidRecord(f"absurd version number {self.version}")
         if self.upvotes is not None and not (0 <= self.upvotes < 10_000_000):
             raise InvalidRecord(f"absurd upvote count {self.upvotes}")
+        latest = (clock.utc() + dt.timedelta(days=MAX_DAYS_AHEAD)).strftime("%Y-%m-%d")
+        for name in ("submitted", "updated", "announced"):
+            value = getattr(self, name)
+            if value and value[:10] > latest:
+                raise InvalidRecord(f"{name} {value[:10]} is in the future")
         # NUL and other C0 controls (bar tab/newline) mean a binary or mis-decoded input.
         if _CONTROL.search(self.title) or _CONTROL.search(self.abstract):
             raise InvalidRecord("control characters in title or abstract (bad encoding?)")

@@ -353,3 +353,24 @@ def test_a_title_without_any_letter_or_digit_is_rejected_and_the_batch_kept(tmp_
         assert (report.added, report.rejected, store.count()) == (2, 2, 2)
     assert [str(r) for r in rejects] == ["wordless.jsonl line 2: the title has no letter or digit",
                                          "wordless.jsonl line 3: the title has no letter or digit"]
+
+
+def test_a_date_far_in_the_future_is_a_rejected_record(tmp_path):
+    """9999-12-31 would put a paper first in every "newest" list forever: the record is reported and
+    skipped; next week's listing (a date a little ahead, as time zones make) is fine."""
+    import datetime as dt
+
+    from paperradar.ingest import ingest
+    from paperradar.store import Store
+
+    soon = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    path = tmp_path / "dates.jsonl"
+    rows = [{"id": "2601.00001", "title": "From the far future", "abstract": "x", "date": "9999-12-31"},
+            {"id": "2601.00002", "title": "Listed next week", "abstract": "x", "date": soon}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rejects: list[Rejected] = []
+    with Store(tmp_path / "s.sqlite3") as store:
+        report = ingest(store, JSONLSource(str(path)), on_reject=rejects.append)
+        assert (report.added, report.rejected) == (1, 1)
+        assert store.get("2601.00002").title == "Listed next week"
+    assert [str(r) for r in rejects] == ["dates.jsonl line 1: submitted 9999-12-31 is in the future"]
