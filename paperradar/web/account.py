@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from ..accounts import SignInError
 from ..digest import MAX_PAPERS, SubscribeError
 from ..errors import RateLimited
-from ..mail import MailNotConfigured
+from ..mail import MailNotConfigured, canonical_address
 from ..query import QueryError
 from ..store import User
 from .deps import SESSION_COOKIE, accounts, check_csrf, client_address, current_user, digests, library, secure
@@ -45,7 +45,9 @@ def signin(request: Request, email: str = Form("", max_length=320),
                       status=e.http_status)
     except MailNotConfigured as e:
         return no_mail(request, e)
-    return render(request, "signin_sent.html", {"email": email.strip(), "mailed": a.mails_links})
+    # the address as the link will sign it in (canonical: "Ada@Example.org " is ada@example.org)
+    return render(request, "signin_sent.html", {"email": canonical_address(email) or email.strip(),
+                                                "mailed": a.mails_links})
 
 
 @router.get("/signin/verify")
