@@ -71,6 +71,15 @@ def shared_engine(web_data):
     store.close()
 
 
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory):
+    """The embedding model, derived once per test session (seconds) into the session's temporary
+    directory: what the index tests build their own small engines with."""
+    from paperradar.embed import Embedder
+
+    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
+
+
 @contextmanager
 def serve_in_thread(app, port: int = 0):
     """Serve ``app`` with a real uvicorn on localhost from a background thread, with the options `serve`

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from paperradar.embed import Embedder
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
@@ -31,12 +30,6 @@ class CountingEmbedder:
     def encode(self, texts, **kw):
         self.texts += len(texts)
         return self.inner.encode(texts, **kw)
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory):
-    # One model file per test session (deriving it takes seconds), shared by the test_index_* modules.
-    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
 
 
 def test_modes_with_query_embedding_embed_every_query(tmp_path, embedder, monkeypatch):

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from paperradar.embed import Embedder
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
@@ -18,12 +17,6 @@ OLD = [Paper(title=f"Advances in {t}, part {i}", source="arxiv", arxiv_id=f"2504
              abstract=f"We study {t}.", announced="2025-04-01") for i, t in enumerate(TOPICS * 3)]
 NEW = Paper(title="Volcanic eruptions and magma chambers", source="arxiv", arxiv_id="2505.00001",
             abstract="Seismic signals forecast when a volcano erupts.", announced="2025-05-01")
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory):
-    # One model file per test session (deriving it takes seconds), shared by the test_index_* modules.
-    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paperradar.embed import Embedder
 from paperradar.errors import PaperradarError
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
@@ -141,12 +140,6 @@ def test_checksum_cost_is_small(tmp_path):
     t = time.perf_counter()
     _sha256(big)
     assert time.perf_counter() - t < 1.0
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory):
-    # One model file per test session (deriving it takes seconds), shared by the test_index_* modules.
-    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import textwrap
 import numpy as np
 import pytest
 
-from paperradar.embed import Embedder
 from paperradar.lexical import LexicalIndex
 from paperradar.models import Paper
 from paperradar.query import parse_query
@@ -29,12 +28,6 @@ PAPERS = [Paper(title=f"{TOPICS[i % len(TOPICS)].capitalize()}, part {i}", sourc
                 arxiv_id=f"2501.{i:05d}", abstract=f"We study {TOPICS[i % len(TOPICS)]} (study {i}).",
                 categories=["cs.LG"], announced="2025-01-02")
           for i in range(EMBED_CHUNK + 40)]
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory):
-    # One model file per test session (deriving it takes seconds), shared by the test_index_* modules.
-    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from paperradar.embed import Embedder
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
@@ -29,12 +28,10 @@ DATED = [
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
+def engine(tmp_path_factory, embedder):
     data = tmp_path_factory.mktemp("undated")
     store = Store(data / "paperradar.sqlite3")
     store.upsert_papers(UNDATED[:1] + DATED + UNDATED[1:])  # undated ids before and after the dated ones
-    # One model file per test session (deriving it takes seconds), shared by the test_index_* modules.
-    embedder = Embedder.load(tmp_path_factory.getbasetemp() / "models")
     eng = SearchEngine(store, data / "index", embedder=embedder)
     eng.update()
     yield eng

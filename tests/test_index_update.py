@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from paperradar import search as search_module
-from paperradar.embed import Embedder
 from paperradar.models import Paper
 from paperradar.search import SearchEngine
 from paperradar.store import Store
@@ -37,17 +36,11 @@ class Counting:
         return self.inner.encode(texts)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    # One model file per test session (deriving it takes seconds), shared by the test_index_* modules.
-    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
-
-
 @pytest.fixture
-def engine(tmp_path, model):
+def engine(tmp_path, embedder):
     store = Store(tmp_path / "paperradar.sqlite3")
     store.upsert_papers(PAPERS)
-    eng = SearchEngine(store, tmp_path / "index", embedder=Counting(model))
+    eng = SearchEngine(store, tmp_path / "index", embedder=Counting(embedder))
     eng.update()
     yield eng
     eng.close()
@@ -119,7 +112,7 @@ def test_a_rebuild_embeds_everything(engine):
     assert len(engine.embedder.texts) == len(PAPERS)
 
 
-def test_the_engine_updates_its_hnsw_graph_in_place(tmp_path, model, monkeypatch):
+def test_the_engine_updates_its_hnsw_graph_in_place(tmp_path, embedder, monkeypatch):
     """Above the threshold, new papers are added to the graph on disk; it is built once."""
     monkeypatch.setattr(search_module, "VectorIndex", functools.partial(VectorIndex, ann_threshold=10))
     builds = []
@@ -127,7 +120,7 @@ def test_the_engine_updates_its_hnsw_graph_in_place(tmp_path, model, monkeypatch
     monkeypatch.setattr(VectorIndex, "_build_ann", lambda self: builds.append(1) or real_build(self))
     store = Store(tmp_path / "paperradar.sqlite3")
     store.upsert_papers(PAPERS[:20])
-    eng = SearchEngine(store, tmp_path / "index", embedder=Counting(model))
+    eng = SearchEngine(store, tmp_path / "index", embedder=Counting(embedder))
     eng.update()
     assert builds == [1] and eng.vectors._ann is not None
     eng.store.upsert_papers(PAPERS[20:])
