@@ -73,6 +73,30 @@ class Settings:
     mail_from: str | None = _setting(None, "The From: address of digests, e.g. paperradar@example.org.")
     base_url: str = _setting("http://localhost:8000", "The web app's public address: every link in mails "
                                                       "and feeds starts with it (never the Host header).")
+    digest_wait_min: int = _setting(120, "Minutes a digest may wait past its hour for that morning's arXiv "
+                                         "listings to be synced; after that it goes, saying what is missing.")
+    # -- keeping current (paperradar sync; `serve` runs it on a schedule)
+    sync_interval_min: int = _setting(60, "Minutes between the sync runs `serve` makes in-process (sync, "
+                                          "then index, then due digests); 0: no schedule (run `paperradar "
+                                          "sync` from cron or a systemd timer instead).")
+    sync_categories: str = _setting("", "arXiv categories (cs.CL) or OAI sets (cs, physics:hep-th) to "
+                                        "follow, comma separated; empty: the main categories of the store's "
+                                        "papers, or cs.AI, cs.CL, cs.CV, cs.LG, stat.ML on an empty store.")
+    sync_hf: bool = _setting(True, "Follow Hugging Face daily papers: each day's listing, and the votes and "
+                                   "comments of the last sync_hf_refresh_days days.")
+    sync_hf_refresh_days: int = _setting(14, "Days back whose Hugging Face votes each sync refreshes (votes "
+                                             "keep growing for days after a paper is listed).")
+    sync_first_days: int = _setting(7, "Days of history the first sync of a source brings (`paperradar sync "
+                                       "--backfill SINCE` brings more).")
+    sync_alert_after: int = _setting(3, "Failed runs in a row of a source before the operator is mailed "
+                                        "(once, and once more when it recovers).")
+    operator_email: str | None = _setting(None, "The operator's address: mailed when a source keeps failing "
+                                                "or a weekday brings no arXiv listings; signed in with it, "
+                                                "the /status page shows errors and disk use.")
+    arxiv_oai_url: str = _setting("https://oaipmh.arxiv.org/oai", "arXiv's OAI-PMH endpoint (a mirror, or "
+                                                                  "a recorded one in tests).")
+    hf_api_url: str = _setting("https://huggingface.co/api/daily_papers", "Hugging Face's daily papers "
+                                                                          "endpoint.")
 
     @functools.cached_property
     def secret(self) -> bytes:

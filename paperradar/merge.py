@@ -6,7 +6,7 @@ Rules, field by field:
   saved page) overrides a less authoritative one, and a less authoritative one only fills empty fields;
   for the same version and source rank, a record with a later ``updated`` time overrides;
 - submitted / announced keep the earliest date reported, updated the latest;
-- upvotes keep the highest count reported (Hugging Face), sources accumulate;
+- upvotes and comment counts keep the highest count reported (Hugging Face), sources accumulate;
 - a paper known by title or DOI gets its arXiv id (and key) when a record with one arrives.
 Merging the same record twice changes nothing, which is what makes re-ingesting a no-op.
 """
@@ -21,7 +21,7 @@ from .models import SOURCE_RANK, Paper, normalize_title, paper_key
 COLUMNS = [
     "key", "arxiv_id", "version", "title", "title_norm", "abstract", "authors", "categories",
     "primary_category", "submitted", "updated", "announced", "comment", "journal_ref", "doi",
-    "abs_url", "pdf_url", "sources", "meta_rank", "upvotes",
+    "abs_url", "pdf_url", "sources", "meta_rank", "upvotes", "hf_comments",
 ]
 def _dump(values: list[str]) -> str:
     return json.dumps(values, ensure_ascii=False)
@@ -59,6 +59,7 @@ def paper_to_row(paper: Paper) -> dict:
         sources=_dump([paper.source]),
         meta_rank=SOURCE_RANK.get(paper.source, 0),
         upvotes=paper.upvotes,
+        hf_comments=paper.hf_comments,
     )
     for k, v in row.items():
         if v == "":
@@ -103,6 +104,8 @@ def merge_paper(row: dict, paper: Paper) -> dict | None:
     # Upvotes only grow on Hugging Face; taking the maximum keeps re-ingesting old files a no-op.
     if paper.upvotes is not None and (row["upvotes"] is None or paper.upvotes > row["upvotes"]):
         new["upvotes"] = paper.upvotes
+    if paper.hf_comments is not None and (row["hf_comments"] is None or paper.hf_comments > row["hf_comments"]):
+        new["hf_comments"] = paper.hf_comments
     sources = json.loads(row["sources"])
     if paper.source not in sources:
         new["sources"] = _dump([*sources, paper.source])

@@ -105,6 +105,7 @@ class Paper:
     journal_ref: str | None = None
     doi: str | None = None
     upvotes: int | None = None
+    hf_comments: int | None = None  # comments on the paper's Hugging Face page
 
     @property
     def key(self) -> str:
@@ -142,6 +143,8 @@ class Paper:
             raise InvalidRecord(f"absurd version number {self.version}")
         if self.upvotes is not None and not (0 <= self.upvotes < 10_000_000):
             raise InvalidRecord(f"absurd upvote count {self.upvotes}")
+        if self.hf_comments is not None and not (0 <= self.hf_comments < 10_000_000):
+            raise InvalidRecord(f"absurd comment count {self.hf_comments}")
         latest = (clock.utc() + dt.timedelta(days=MAX_DAYS_AHEAD)).strftime("%Y-%m-%d")
         for name in ("submitted", "updated", "announced"):
             value = getattr(self, name)

@@ -241,8 +241,11 @@ def test_stored_addresses_become_canonical_and_one_mailbox_one_account(tmp_path,
     path = tmp_path / "p.sqlite3"
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:4])  # a database of before the migration
     with Store(path) as old:
-        old.upsert_papers([arxiv_paper(), arxiv_paper(arxiv_id="1810.04805", title="BERT")])
-        p1, p2 = (old.get(k).id for k in ("1706.03762", "1810.04805"))
+        with old.transaction():  # the papers table of then (today's code reads columns added since)
+            p1, p2 = (old.db.execute("INSERT INTO papers(key, arxiv_id, title, title_norm, first_seen, seq) "
+                                     "VALUES (?, ?, ?, ?, '2026-01-01T00:00:00Z', ?)", (k, k, t, t.lower(), n)
+                                     ).lastrowid
+                      for n, (k, t) in enumerate((("1706.03762", "Attention"), ("1810.04805", "BERT")), 1))
         acc = old.accounts
         users = [acc.ensure_user(e, f"2026-01-0{i}T00:00:00Z") for i, e in enumerate(
             ["Victim@Example.com", "(1)victim@example.com", "x0:victim@example.com;", "ok@example.org",

@@ -49,6 +49,7 @@ def paper_from_item(item: object) -> Paper:
         authors=split_authors(paper.get("authors")),
         announced=iso_date(published, "publishedAt", date_only=True),
         upvotes=whole_number(paper.get("upvotes"), "upvotes"),
+        hf_comments=whole_number(item.get("numComments"), "numComments"),
     )
 
 

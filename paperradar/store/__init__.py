@@ -25,9 +25,10 @@ from ..models import Paper, normalize_title, parse_arxiv_id
 from .accounts import AccountStore, Marks, Tag, User
 from .schema import MIGRATIONS
 from .subscriptions import OutboxMail, Subscriber, SubscriptionStore
+from .sync import SyncRun, SyncStore
 
 __all__ = ["MIGRATIONS", "AccountStore", "Marks", "OutboxMail", "QueryTimeout", "Store", "StoredPaper",
-           "Subscriber", "SubscriptionStore", "Tag", "UpsertCounts", "User"]
+           "Subscriber", "SubscriptionStore", "SyncRun", "SyncStore", "Tag", "UpsertCounts", "User"]
 
 # a paper's vote total: the imported count plus its local votes
 _VOTES = "coalesce(p.upvotes, 0) + (SELECT count(*) FROM votes v WHERE v.paper_id = p.id)"
@@ -58,6 +59,7 @@ class StoredPaper:
     upvotes: int | None
     first_seen: str
     seq: int
+    hf_comments: int | None = None
 
     @property
     def primary_category(self) -> str | None:
@@ -426,6 +428,7 @@ class Store:
             submitted=d["submitted"], updated=d["updated"], announced=d["announced"], comment=d["comment"],
             journal_ref=d["journal_ref"], doi=d["doi"], abs_url=d["abs_url"], pdf_url=d["pdf_url"],
             sources=json.loads(d["sources"]), upvotes=d["upvotes"], first_seen=d["first_seen"], seq=d["seq"],
+            hf_comments=d["hf_comments"],
         )
 
     def get(self, ref: str) -> StoredPaper:
@@ -536,6 +539,10 @@ class Store:
     def accounts(self) -> AccountStore:
         return AccountStore(self)
 
+    @property
+    def sync(self) -> SyncStore:
+        return SyncStore(self)
+
     def remove_vote(self, paper_id: int, voter: str) -> bool:
         with self.transaction():
             cur = self.db.execute("DELETE FROM votes WHERE paper_id = ? AND voter = ?", (paper_id, voter))
@@ -548,6 +555,11 @@ class Store:
 
     def count_changed_since(self, seq: int) -> int:
         return self._r.execute("SELECT count(*) FROM papers WHERE seq > ?", (seq,)).fetchone()[0]
+
+    def primary_categories(self) -> dict[str, int]:
+        """{primary category: papers} over the whole store (one scan: callers remember the answer)."""
+        return dict(self._r.execute("SELECT primary_category, count(*) FROM papers WHERE primary_category "
+                                    "IS NOT NULL GROUP BY primary_category").fetchall())
 
     def count(self) -> int:
         return self._r.execute("SELECT count(*) FROM papers").fetchone()[0]

@@ -300,4 +300,28 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] =
     ),
     ("canonical addresses", canonical_addresses),
     ("private database file", private_files),
+    (
+        "sync runs",
+        """
+        -- One row per source per sync run (paperradar.sync): what the status page and the operator's
+        -- alerts read. status: running | ok | failed | interrupted (a process killed mid-run).
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started TEXT NOT NULL,
+            ended TEXT,
+            status TEXT NOT NULL,
+            added INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX sync_runs_source ON sync_runs(source, status, started);
+        CREATE INDEX sync_runs_started ON sync_runs(started);
+        -- Hugging Face's comment count of a paper (like upvotes, the highest count reported)
+        ALTER TABLE papers ADD COLUMN hf_comments INTEGER;
+        """,
+    ),
 ]
