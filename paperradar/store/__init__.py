@@ -262,6 +262,16 @@ class Store:
                 (key, json.dumps(value, sort_keys=True)),
             )
 
+    def delete_state(self, key: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM state WHERE key = ?", (key,))
+
+    def states_with_prefix(self, prefix: str) -> dict[str, dict]:
+        """Every saved state whose key starts with ``prefix`` (e.g. the open alerts)."""
+        rows = self._r.execute("SELECT key, value FROM state WHERE key >= ? AND key < ?",
+                               (prefix, prefix + "\uffff")).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
     def _next_seq(self, n: int) -> int:
         """Reserve n change numbers inside the current transaction; returns the first."""
         last = int(self.db.execute("SELECT value FROM state WHERE key = 'seq'").fetchone()[0])
