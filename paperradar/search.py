@@ -331,8 +331,9 @@ class SearchEngine:
             if seq != start or rebuild or learned or vectors.needs_ann():
                 vectors.save(last_seq=seq, ann=True)
                 # Searched from the files just saved, memory-mapped: the page cache shares them between
-                # worker processes, where the arrays built here would be a private copy in each.
-                vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim)
+                # worker processes, where the arrays built here would be a private copy in each. The
+                # files this save wrote or linked are not hashed again (the bulk of a big index).
+                vectors = vectors.reopen()
             elif in_use:
                 return 0  # nothing changed: keep the index in use (and its float32 matrix)
             with self._load_lock:
