@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import mail, trending
+from . import mail, sync, trending
 from .clock import stamp, utc
 from .config import Settings
 from .errors import PaperradarError, RateLimited
@@ -88,6 +88,7 @@ class Digest:
     trending: list  # [TrendingItem]
     searches: list[tuple[str, list]]  # [(query, [Hit])]
     for_you: list = field(default_factory=list)  # [Recommendation], for subscribers with an account
+    notes: list[str] = field(default_factory=list)  # what the radar could not fetch (sync.problems)
 
     @property
     def papers(self) -> int:
@@ -96,6 +97,8 @@ class Digest:
     @property
     def subject(self) -> str:
         if not self.new_listings:
+            if self.notes:
+                return f"paperradar {self.day}: no new papers (a source is not reachable)"
             return f"paperradar {self.day}: no new papers today"
         n = self.papers
         return f"paperradar {self.day}: {n} paper{'' if n == 1 else 's'} for you"
@@ -108,6 +111,7 @@ class Digests:
         self.store = store
         self.subs = store.subscriptions
         self.engine = engine
+        self.settings = settings
         self.mail = mail.MailSettings.from_settings(settings)
 
     # -- links ------------------------------------------------------------------------------------------
@@ -234,6 +238,10 @@ class Digests:
             return None
         if sub.confirmed and sub.confirmed > stamp(slot):
             return None
+        # The order of a day is sync, index, digests: wait (a while) for the morning's arXiv listing.
+        wait = dt.timedelta(minutes=self.settings.digest_wait_min)
+        if now < slot + wait and sync.listings_in(self.store, now) is False:
+            return None
         return day
 
     def compose(self, sub: Subscriber, now: dt.datetime, day: str | None = None, *,
@@ -266,7 +274,8 @@ class Digests:
                                                                since=since))
                 found.append((q, hits))
             for_you = self._for_you(sub, candidates)
-        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found, for_you)
+        notes = once(("notes",), lambda: sync.problems(self.store, now))
+        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found, for_you, notes)
 
     def _for_you(self, sub: Subscriber, candidates: list[int]) -> list:
         """The subscriber's recommendations among the new papers, when the address has an account with a

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -373,3 +375,118 @@ def check_since(value: str | None) -> str | None:
         return dt.date.fromisoformat(value.strip()).isoformat()
     except ValueError:
         raise InputUnusable(f"--backfill takes a day YYYY-MM-DD, not {value!r}") from None
+
+
+# -- what the digests need to know -------------------------------------------------------------------------
+def listings_in(store: Store, now: dt.datetime | None = None) -> bool | None:
+    """Whether arXiv's latest listing (announced before ``now``) has been synced: True once papers came in
+    since the announcement or a run after :data:`SETTLE` succeeded; False while neither; None when this radar
+    does not sync arXiv (it never succeeded once: papers come by hand, nothing to wait for)."""
+    if store.sync.last("arxiv", "ok") is None:
+        return None
+    announced = last_announcement(now)
+    if store.sync.added_since("arxiv", stamp(announced)):
+        return True
+    last = store.sync.last("arxiv", "ok")
+    return last is not None and last.started >= stamp(announced + SETTLE)
+
+
+def problems(store: Store, now: dt.datetime | None = None) -> list[str]:
+    """Sentences for a digest composed now: each feed failing since its last success, and a listing that has
+    not arrived. Empty when the radar is current (or does not sync at all)."""
+    names = {"arxiv": "arXiv", "hf": "Hugging Face"}
+    out = []
+    for source in store.sync.sources():
+        failures = store.sync.failures_since_success(source)
+        if failures:
+            last_ok = store.sync.last(source, "ok")
+            since = f"since {last_ok.started[:16].replace('T', ' ')} UTC" if last_ok else "so far"
+            out.append(f"{names.get(source, source)} could not be reached {since} "
+                       f"({len(failures)} failed sync run{'s' if len(failures) > 1 else ''}): papers and "
+                       "votes from it after that may be missing here.")
+    if listings_in(store, now) is False:
+        announced = last_announcement(now)
+        out.append(f"arXiv's listing announced {announced.astimezone(EASTERN):%A %d %B %H:%M} (US Eastern) "
+                   "had not arrived when this digest was composed; it will be in the next one.")
+    return out
+
+
+# -- the order of a day ------------------------------------------------------------------------------------
+class SyncBusy(PaperradarError):
+    """Another process (the server's schedule, a cron job) is syncing this data directory right now."""
+
+
+@contextmanager
+def exclusive(store: Store) -> Iterator[None]:
+    """One sync at a time per data directory, across processes (a lock file beside the database): the
+    server's workers, its schedule and `paperradar sync` from cron never harvest the same feed twice."""
+    import fcntl
+
+    path = store.path.with_name("sync.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncBusy("another sync of this data directory is running",
+                           hint="it records its runs; see `paperradar status`") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def cycle(store: Store, settings: Settings, engine=None, now: dt.datetime | None = None, *,
+          only_due: bool = True, digests: bool = True, since: str | None = None,
+          client_factory: Callable[[float], PoliteClient] | None = None,
+          on_run: Callable[[FeedRun], None] | None = None,
+          on_progress: Callable[[str, int, int | None, FeedRun], None] | None = None) -> dict:
+    """Sync (the feeds due, or all), index what changed (with ``engine``), compose and send the digests that
+    are due (when mail is configured and ``digests``), then open or close the operator's alerts. Raises
+    SyncBusy when another process is syncing. Returns what each step did."""
+    from . import alerts
+
+    out: dict = {}
+    with exclusive(store):
+        report = sync(store, settings, now, only_due=only_due, since=since, client_factory=client_factory,
+                      on_run=on_run, on_progress=on_progress)
+        out["sync"] = report.to_dict()
+        if engine is not None and (report.changed or any(engine.pending().values())):
+            try:
+                out["indexed"] = engine.update()
+            except PaperradarError as e:  # a busy or damaged index: the server's catch-up retries
+                out["index_error"] = str(e)
+                log.warning("index after sync: %s", e)
+        if digests:
+            from .digest import Digests
+            from .mail import MailNotConfigured, MailSettings
+
+            try:
+                MailSettings.from_settings(settings).require()
+            except MailNotConfigured:
+                pass
+            else:
+                out["digests"] = Digests(store, engine, settings).run(now)
+        out["alerts"] = alerts.check(store, settings, now)
+    return out
+
+
+def scheduled(data_dir, settings: Settings, engine=None) -> Callable[[], dict]:
+    """The job `serve` runs every minute (jobs.Periodic): a :func:`cycle` of what is due, on its own store
+    connection (opened on the job's thread), indexing with the server's ``engine``. Quiet when nothing was
+    due; one log line per failed feed run (sync logs it), never a traceback for an unreachable source."""
+    opened: list[Store] = []
+
+    def job() -> dict:
+        if not opened:
+            opened.append(Store.open(data_dir))
+        try:
+            done = cycle(opened[0], settings, engine)
+        except SyncBusy:
+            return {}
+        runs = [r for r in done["sync"]["runs"] if r["status"] != "skipped"]
+        counts = {f"{r['feed']} {k}": r[k] for r in runs for k in ("added", "updated") if r[k]}
+        counts.update({f"digests {k}": v for k, v in done.get("digests", {}).items() if v})
+        counts.update({f"alerts {k}": v for k, v in done["alerts"].items() if v})
+        return counts
+
+    return job

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from .. import __version__, config
+from .. import __version__, config, sync
 from ..errors import PaperradarError
 from ..jobs import Courier, Periodic
 from ..search import SearchEngine
@@ -35,6 +35,8 @@ log = logging.getLogger("paperradar.web")
 HERE = Path(__file__).parent
 THREADS = 8  # request threads per worker: more only queue on the GIL and make every request slower
 CATCH_UP_EVERY = 30.0  # seconds between checks for papers the store has and the indexes do not
+SYNC_CHECK_EVERY = 60.0  # seconds between checks whether a feed, the index or a digest is due
+SYNC_FIRST_AFTER = 10.0  # the first check, once the server answers
 
 
 class PaperradarApp(FastAPI):
@@ -52,9 +54,12 @@ class PaperradarApp(FastAPI):
 
 def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None = None,
                engine: SearchEngine | None = None, warm: bool = True,
-               settings: config.Settings | None = None, catch_up: bool = True) -> FastAPI:
+               settings: config.Settings | None = None, catch_up: bool = True,
+               schedule: bool = False) -> FastAPI:
     """The app over the store in ``data_dir``; ``env`` overrides the environment (tests), ``engine``
-    lets tests share one loaded model between apps; ``catch_up`` indexes new papers in the background."""
+    lets tests share one loaded model between apps; ``catch_up`` indexes new papers in the background;
+    ``schedule`` (what `serve` does) also keeps the store current: sync, index, digests, alerts, checked
+    every minute (settings.sync_interval_min: 0 turns it off)."""
     settings = settings or config.load(env, data_dir)
     store = engine.store if engine else Store.open(settings.data_dir)
     engine = engine or SearchEngine(store, embed_threads=1)
@@ -62,6 +67,9 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
                         csrf=security.Csrf(settings.secret), courier=Courier(store.path, settings),
                         results=ResultCache(settings.result_cache_mb * 2**20))
     catch_up_job = Periodic("index catch-up", _catch_up(engine), CATCH_UP_EVERY, first_after=CATCH_UP_EVERY)
+    radar_job = Periodic("sync", sync.scheduled(settings.data_dir, settings, engine), SYNC_CHECK_EVERY,
+                         first_after=SYNC_FIRST_AFTER)
+    scheduling = schedule and settings.sync_interval_min > 0
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -79,8 +87,11 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
                 log.error("%s%s", e, f" (hint: {e.hint})" if e.hint else "")
         if catch_up:
             catch_up_job.start()
+        if scheduling:
+            radar_job.start()
         yield
         catch_up_job.stop()
+        radar_job.stop(timeout=5)  # a daemon thread: a sync waiting on a slow server ends with the process
         await anyio.to_thread.run_sync(services.courier.wait)  # a mail being delivered gets to finish
 
     app = PaperradarApp(title="paperradar", version=__version__, lifespan=lifespan,
@@ -128,7 +139,7 @@ def _catch_up(engine: SearchEngine):
 
 def create_app_from_env() -> FastAPI:
     """The app factory `paperradar serve` hands to uvicorn (each worker process builds its own)."""
-    return create_app()
+    return create_app(schedule=True)
 
 
 # -- errors: translated once, for pages, the API and feeds -------------------------------------------------
