@@ -384,6 +384,94 @@ def _update_indexes(engine, rebuild: str | None = None, dense: bool = True) -> N
                f"in {time.monotonic() - start:.1f}s; {engine.lexical.count():,} papers searchable")
 
 
+@cli.command("sync")
+@click.option("--backfill", "since", metavar="SINCE", help="Also bring history from this day (YYYY-MM-DD): "
+              "resumable (run it again after an interruption), with progress and an ETA.")
+@click.option("--if-due", is_flag=True, help="Only the feeds due now (arXiv after its announcements, "
+                                             "Hugging Face every sync_interval_min; a failing feed after its "
+                                             "backoff): for a cron line that runs often.")
+@click.option("--only", type=click.Choice(["arxiv", "hf"]), multiple=True, help="Only this feed (repeat).")
+@click.option("--no-index", is_flag=True, help="Do not index what came in (the next sync or serve will).")
+@click.option("--no-digests", is_flag=True, help="Do not compose and send the digests that are due.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def sync_command(ctx, since, if_due, only, no_index, no_digests, as_json) -> None:
+    """Bring every followed feed up to date once, then index, send due digests and alert the operator.
+
+    Feeds: arXiv (OAI-PMH, the categories of the setting sync_categories) and Hugging Face daily papers (with
+    the last days' votes). Exit code 0: all went well; 1: records were rejected; 2: a feed failed (the next
+    run resumes where it stopped)."""
+    from . import sync
+
+    since = sync.check_since(since)
+    settings = _settings(ctx)
+    store = _open_store(ctx)
+    tty = sys.stderr.isatty() and not as_json
+    starts: dict[str, float] = {}
+
+    def on_progress(label: str, done: int, total: int | None, run) -> None:
+        if not tty:
+            return
+        elapsed = time.monotonic() - starts.setdefault(label, time.monotonic())
+        line = f"{label}: {run.added:,} added, {run.updated:,} updated"
+        if total:
+            frac = min(done / total, 1.0)
+            eta = elapsed * (1 - frac) / frac if frac > 0 else 0
+            line += f" [{'#' * int(frac * 30):<30}] {done:,}/{total:,} ETA {eta:,.0f}s"
+        click.echo("\r" + line[:120].ljust(120), nl=False, err=True)
+
+    def on_run(run) -> None:
+        if tty:
+            click.echo("\r" + " " * 120 + "\r", nl=False, err=True)
+        if not as_json:
+            click.echo(run.summary())
+            for r in run.rejects[:MAX_REJECTS_SHOWN]:
+                click.echo(f"rejected: {r}", err=True)
+
+    engine = None if no_index else _engine_over(store)
+    try:
+        done = sync.cycle(store, settings, engine, only_due=if_due, digests=not no_digests, since=since,
+                          on_run=on_run, on_progress=on_progress, only=list(only) or None)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: what came in is kept; run the same command again to resume", err=True)
+        sys.exit(130)
+    finally:
+        store.close()
+    runs = done["sync"]["runs"]
+    if as_json:
+        click.echo(json.dumps(done))
+    else:
+        for r in runs:
+            if r["status"] == "skipped":
+                click.echo(f"{r['feed']}: not due ({r['note']})")
+        if "indexed" in done:
+            click.echo(f"indexed {done['indexed']['lexical']:,} papers (lexical), "
+                       f"{done['indexed']['vectors']:,} embedded")
+        if "index_error" in done:
+            click.echo(f"index: {done['index_error']}", err=True)
+        if done.get("digests"):
+            click.echo("digests: " + ", ".join(f"{k} {v}" for k, v in done["digests"].items()))
+        opened = done["alerts"]
+        if opened["opened"] or opened["closed"]:
+            click.echo(f"alerts: {opened['opened']} opened, {opened['closed']} closed, "
+                       f"{opened['mailed']} mailed to the operator")
+    sys.exit(2 if any(r["status"] == "failed" for r in runs) else
+             1 if any(r["rejected"] for r in runs) else 0)
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def status_command(ctx, as_json) -> None:
+    """Is the radar current? Each feed's last success, error and lag, papers per day, index lag, the digest
+    outbox, open alerts and disk use (what /status shows the operator)."""
+    from . import status
+
+    with _open_store(ctx) as store:
+        report = status.report(store, _settings(ctx), _engine_over(store), detail=True)
+    click.echo(json.dumps(report) if as_json else status.format_text(report))
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True)

@@ -6,6 +6,7 @@ after a growing delay (or the server's Retry-After). Time is injectable so tests
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,9 @@ from . import __version__
 from .errors import InputUnusable
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+# httpx logs every request at INFO: a scheduled sync against an unreachable source would fill the server's
+# log with them. What a run did (or why it failed) is logged once by paperradar.sync instead.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 USER_AGENT = f"paperradar/{__version__} (self-hosted paper discovery; +https://github.com/paperradar)"
 
 

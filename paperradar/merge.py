@@ -102,10 +102,10 @@ def merge_paper(row: dict, paper: Paper) -> dict | None:
     if override and rank != row["meta_rank"]:
         new["meta_rank"] = rank
     # Upvotes only grow on Hugging Face; taking the maximum keeps re-ingesting old files a no-op.
-    if paper.upvotes is not None and (row["upvotes"] is None or paper.upvotes > row["upvotes"]):
-        new["upvotes"] = paper.upvotes
-    if paper.hf_comments is not None and (row["hf_comments"] is None or paper.hf_comments > row["hf_comments"]):
-        new["hf_comments"] = paper.hf_comments
+    for name in ("upvotes", "hf_comments"):
+        value = getattr(paper, name)
+        if value is not None and (row[name] is None or value > row[name]):
+            new[name] = value
     sources = json.loads(row["sources"])
     if paper.source not in sources:
         new["sources"] = _dump([*sources, paper.source])

@@ -437,7 +437,7 @@ def exclusive(store: Store) -> Iterator[None]:
 
 def cycle(store: Store, settings: Settings, engine=None, now: dt.datetime | None = None, *,
           only_due: bool = True, digests: bool = True, since: str | None = None,
-          client_factory: Callable[[float], PoliteClient] | None = None,
+          only: list[str] | None = None, client_factory: Callable[[float], PoliteClient] | None = None,
           on_run: Callable[[FeedRun], None] | None = None,
           on_progress: Callable[[str, int, int | None, FeedRun], None] | None = None) -> dict:
     """Sync (the feeds due, or all), index what changed (with ``engine``), compose and send the digests that
@@ -447,8 +447,8 @@ def cycle(store: Store, settings: Settings, engine=None, now: dt.datetime | None
 
     out: dict = {}
     with exclusive(store):
-        report = sync(store, settings, now, only_due=only_due, since=since, client_factory=client_factory,
-                      on_run=on_run, on_progress=on_progress)
+        report = sync(store, settings, now, only_due=only_due, since=since, only=only,
+                      client_factory=client_factory, on_run=on_run, on_progress=on_progress)
         out["sync"] = report.to_dict()
         if engine is not None and (report.changed or any(engine.pending().values())):
             try:
