@@ -86,7 +86,9 @@ def _feed(store: Store, settings: Settings, name: str, feed: sync.Feed | None, n
     failing = len(failures) >= max(settings.sync_alert_after, 1)
     started = _time(last_ok.started) if last_ok else None
     lag = (now - started).total_seconds() if started else None
-    current = feed is not None and _is_current(name, last_ok, settings, now)
+    # a feed failing as often as it takes to alert the operator is not current, however fresh its last
+    # success: it will miss the next listing
+    current = feed is not None and not failing and _is_current(name, last_ok, settings, now)
     if feed is None:
         state = "not followed"
     elif failing:
@@ -260,7 +262,7 @@ def report(store: Store, settings: Settings, engine=None, now: dt.datetime | Non
     return out
 
 
-def _bytes(n: int | None) -> str:
+def human_bytes(n: int | None) -> str:
     if n is None:
         return "?"
     for unit in ("B", "KB", "MB", "GB"):
@@ -308,6 +310,6 @@ def format_text(r: dict) -> str:
     if "disk" in r:
         d = r["disk"]
         lines.append(f"disk: {d['error']}" if "error" in d else
-                     f"disk: database {_bytes(d['database'])}, index {_bytes(d['index'])}, "
-                     f"{_bytes(d['free'])} free")
+                     f"disk: database {human_bytes(d['database'])}, index {human_bytes(d['index'])}, "
+                     f"{human_bytes(d['free'])} free")
     return "\n".join(lines)
