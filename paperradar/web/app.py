@@ -27,7 +27,7 @@ from ..errors import PaperradarError
 from ..jobs import Courier, Periodic
 from ..search import SearchEngine
 from ..store import Store
-from . import account, api, feeds, library, pages, security, subscribe
+from . import account, api, feeds, library, pages, security, status, subscribe
 from .deps import ResultCache, Services
 from .templating import render_error
 
@@ -105,6 +105,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     for router in (pages.router, subscribe.router, account.router, library.router, api.router,
                    subscribe.api, library.api, feeds.router, api.health_router):
         app.include_router(router)
+    app.include_router(status.router)
     _install_error_handlers(app)
     # Middleware, innermost first; the last added sees the request first.
     app.add_middleware(security.RateLimiter, per_minute=settings.rate_limit)
