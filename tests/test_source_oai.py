@@ -132,6 +132,29 @@ def test_list_records_hep_th_field_by_field():
                                     "publication in Quantum (completed")
 
 
+def announced_of(created: str, datestamp: str, updated: str | None = None) -> str | None:
+    """The announcement day parse_page gives a record of the hep-th response with these dates."""
+    xml = HEP_TH.read_text()
+    record = xml[xml.index("<record>"):xml.index("</record>") + len("</record>")]
+    record = re.sub(r"<datestamp>[^<]*</datestamp>", f"<datestamp>{datestamp}</datestamp>", record)
+    record = re.sub(r"<created>[^<]*</created>", f"<created>{created}</created>", record)
+    record = re.sub(r"<updated>[^<]*</updated>", f"<updated>{updated}</updated>" if updated else "", record)
+    page = xml[:xml.index("<record>")] + record + xml[xml.rindex("</record>") + len("</record>"):]
+    (paper,) = parse_list_records(page.encode(), "OAI page 1")[0]
+    return paper.announced
+
+
+def test_a_first_version_is_announced_on_its_datestamp_other_records_are_not_dated_by_it():
+    # A v1 record's datestamp is the day arXiv's OAI interface got it: its announcement (a Friday's
+    # submission is announced on Monday evening, listed Tuesday). Without it, a paper only arXiv lists
+    # would be dated by its submission, before the listing a digest covers.
+    assert announced_of("2026-06-12", "2026-06-16") == "2026-06-16"
+    assert announced_of("2026-06-12", "2026-06-12") == "2026-06-12"
+    assert announced_of("2007-04-02", "2008-11-26") is None  # a metadata fix long after: not an announcement
+    assert announced_of("2026-06-12", "2026-06-20", updated="2026-06-19") is None  # a later version
+    assert announced_of("2026-06-12", "2026-06-10") is None  # before its submission: not believed
+
+
 def test_get_record_single_field_by_field():
     [p], token, _ = parse_list_records(SINGLE.read_bytes(), "GetRecord")
     assert token is None

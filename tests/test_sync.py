@@ -322,10 +322,6 @@ def test_sync_killed_mid_harvest_resumes_from_its_token(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "OAI's arXiv format has no announcement date, so a paper only arXiv lists has its listing day = "
-    "<created> (its submission, a day or more before the listing); the digest's candidates "
-    "(store.trending_candidates since the last listing day) never hold it"))
 def test_a_paper_only_arxiv_lists_reaches_the_digest_of_a_saved_search(radar, engine_factory):
     r = radar(categories="cs.CL", engine_factory=engine_factory)
     tuesday = DAYS[1]

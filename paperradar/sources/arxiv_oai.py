@@ -23,6 +23,7 @@ from .base import Checkpoint, Item, Source
 
 FORMATS = ("arXiv", "arXivRaw")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
+ANNOUNCED_WITHIN = 7  # days from submission to announcement, at most (weekends, holidays, moderation)
 _AUTHOR_SEP = re.compile(r"\s*(?:,|;|\band\b)\s*")
 
 
@@ -121,6 +122,15 @@ def record_to_paper(record: Element) -> Paper:
         submitted = versions[0][1] if versions else None
         updated = versions[-1][1] if versions else None
         authors = split_authors(_ktext(meta, "authors"))
+    announced = None
+    if not updated or (updated[:10] == (submitted or "")[:10]):
+        # A first version: its header datestamp is the day arXiv's OAI interface got it, which is the day it
+        # was announced (a later version or a metadata fix moves the datestamp, so only v1 records say this).
+        # Without it a paper would be dated by its submission, a day or more before its listing: a digest
+        # covering "listings since yesterday" would never see it.
+        stamp = _ktext(header, "datestamp").strip() if header is not None else ""
+        if _DAY.match(stamp) and submitted and 0 <= _days_between(submitted, stamp) <= ANNOUNCED_WITHIN:
+            announced = stamp[:10]  # (a datestamp long after the submission is a later metadata fix)
     categories: list[str] = []
     for cat in _ktext(meta, "categories").split():  # space-separated, primary first
         if cat not in categories:
@@ -135,11 +145,19 @@ def record_to_paper(record: Element) -> Paper:
         categories=categories,
         submitted=submitted,
         updated=updated,
+        announced=announced,
         comment=clean_text(_ktext(meta, "comments")) or None,
         journal_ref=clean_text(_ktext(meta, "journal-ref")) or None,
         doi=first_doi(_ktext(meta, "doi")),
     )
     return paper.validate()
+
+
+def _days_between(first: str, then: str) -> int:
+    try:
+        return (date.fromisoformat(then[:10]) - date.fromisoformat(first[:10])).days
+    except ValueError:
+        return -1
 
 
 def split_authors(text: str) -> list[str]:
