@@ -40,6 +40,9 @@ def test_home_shows_search_trending_and_newest(client):
     newest = [p.announced or p.submitted for p in ctx["newest"]]
     assert len(newest) == 10 and newest == sorted(newest, reverse=True)
     assert 'action="/search"' in r.text and "▲ 118" in r.text
+    # Hugging Face's comment count (numComments of the recorded daily papers), linked to the discussion
+    assert '<a class="comments" href="https://huggingface.co/papers/2606.13681"' in r.text
+    assert ">3 comments</a>" in r.text
 
 
 @pytest.mark.slow
