@@ -345,8 +345,8 @@ def sync(store: Store, settings: Settings, now: dt.datetime | None = None, *, on
                 ended = dt.datetime.fromisoformat((failures[-1].ended or failures[-1].started)
                                                   .replace("Z", "+00:00"))
                 retry = ended + retry_after(len(failures))
-                why = f"failing ({len(failures)} runs in a row); next try at {stamp(retry)}" \
-                    if now < retry else None
+                runs = f"{len(failures)} run{'s' if len(failures) > 1 else ''}"
+                why = f"failing ({runs} in a row); next try at {stamp(retry)}" if now < retry else None
             if why:
                 run.note = why
                 report.runs.append(run)
