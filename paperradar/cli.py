@@ -592,6 +592,10 @@ def serve(ctx, host, port, workers, demo, no_index, access_log, digest_schedule)
 
         Periodic("digest run", run_digests, digest_schedule).start()
         click.echo(f"paperradar: sending due digests every {digest_schedule} s")
+    if settings.sync_interval_min > 0:
+        click.echo("paperradar: keeping current by itself: arXiv after each announcement, Hugging Face "
+                   f"every {settings.sync_interval_min} min, then index and due digests "
+                   "(PAPERRADAR_SYNC_INTERVAL_MIN=0 turns this off); see /status")
     click.echo(f"paperradar: serving at http://{shown}:{port}/ (Ctrl-C to stop)")
     from .web import server
 
