@@ -254,26 +254,34 @@ class VectorIndex:
             return None
         return st.st_dev, st.st_ino
 
+    def _stamp(self):
+        """Which save the directory holds: its inode, and its meta.json (a directory's inode number
+        alone can come back: a writer saving in a tight loop deletes one and makes the next)."""
+        try:
+            return self._dir_id(), (self.dir / "meta.json").read_bytes()
+        except OSError:
+            return self._dir_id(), None
+
     def _load(self, trust: dict[str, str] | None = None) -> None:
         # A writer may swap the directory while its files are read one by one: files that do not fit
-        # together are corrupt only if the directory is still the one we started reading.
+        # together are corrupt only if the directory still holds the save we started reading.
         for attempt in range(LOAD_TRIES):
-            before = self._dir_id()
+            before = self._stamp()
             try:
                 state = self._read(trust)
             except IndexCorrupt:
-                if attempt == LOAD_TRIES - 1 or self._dir_id() == before:
+                if attempt == LOAD_TRIES - 1 or self._stamp() == before:
                     raise
                 trust = None
                 continue
-            if self._dir_id() == before or attempt == LOAD_TRIES - 1:
+            if self._stamp() == before or attempt == LOAD_TRIES - 1:
                 break
             trust = None
         if state is None:
             return
         (self._f16, self._ids, self._texts, self._af16, self._aids, self._atexts, self._row, self._gone,
          self.last_seq, self._ann, self._sums) = state
-        self._origin, self._dirty = before, {name for name in FILES if name not in self._sums}
+        self._origin, self._dirty = before[0], {name for name in FILES if name not in self._sums}
         self._dirty.difference_update(name for name in ADDED if not len(self._aids))
         self.texts_missing = not (self.dir / "texts.npy").exists()
 
@@ -326,8 +334,13 @@ class VectorIndex:
                 continue  # saved before text hashes were kept: every row's text is unknown
             if not path.exists():
                 raise self._corrupt(name, "is missing")
-            if name in sums and not (trust and trust.get(name) == sums[name]) and _sha256(path) != sums[name]:
-                raise self._corrupt(name, "does not match the checksum in meta.json (changed or damaged)")
+            if name in sums and not (trust and trust.get(name) == sums[name]):
+                try:
+                    matches = _sha256(path) == sums[name]
+                except OSError as e:  # gone since (a writer swapped the directory and deleted the old)
+                    raise self._corrupt(name, f"cannot be read ({e.strerror})") from None
+                if not matches:
+                    raise self._corrupt(name, "does not match the checksum in meta.json (changed or damaged)")
         f16 = self._array("vectors.npy", np.float16, (base, self.dim), mmap=True)
         ids = self._array("ids.npy", np.int64, (base,), mmap=False)
         if (self.dir / "texts.npy").exists() or "texts.npy" in sums:
