@@ -239,13 +239,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# `serve` keeps itself current by default: these servers must not sync (the tests never touch the network;
+# tests/test_sync.py drives the schedule against recorded feeds).
+NO_SYNC = {"PAPERRADAR_SYNC_INTERVAL_MIN": "0"}
+
+
 def test_serve_offers_the_demo_on_an_empty_store_and_serves_it(tmp_path):
     """`paperradar serve` in a real subprocess: --demo loads the bundled corpus into the empty store, the
     uvicorn workers find the data directory, and the API answers; Ctrl-C stops it cleanly."""
     import httpx
 
     port = _free_port()
-    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(tmp_path / "data"), "PAPERRADAR_RATE_LIMIT": "0"}
+    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(tmp_path / "data"), "PAPERRADAR_RATE_LIMIT": "0",
+           **NO_SYNC}
     proc = subprocess.Popen(
         [*PAPERRADAR, "serve", "--demo", "--no-index", "--port", str(port), "--workers", "2",
          "--no-access-log"],
@@ -272,7 +278,7 @@ def test_serve_offers_the_demo_on_an_empty_store_and_serves_it(tmp_path):
 
 def test_serve_without_a_terminal_does_not_load_the_demo_unasked(tmp_path):
     port = _free_port()
-    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "PAPERRADAR_DATA_DIR": str(tmp_path / "data"), **NO_SYNC}
     proc = subprocess.Popen([*PAPERRADAR, "serve", "--no-index", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -305,7 +311,7 @@ def test_serve_digest_schedule_sends_from_the_outbox(tmp_path):
         with Store(data / "paperradar.sqlite3") as store:
             Digests(store, None, config.load({}, data)).subscribe("ada@example.org", Preferences())
         port = _free_port()
-        env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data)}
+        env = {**os.environ, "PAPERRADAR_DATA_DIR": str(data), **NO_SYNC}
         proc = subprocess.Popen([*PAPERRADAR, "serve", "--no-index", "--port", str(port), "--no-access-log",
                                  "--digest-schedule", "1"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -101,6 +101,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.state.services = services
     app.state.courier = services.courier
     app.state.catch_up = catch_up_job  # tests run it once with run_once()
+    app.state.sync_job = radar_job  # likewise
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (pages.router, subscribe.router, account.router, library.router, api.router,
                    subscribe.api, library.api, feeds.router, api.health_router):
