@@ -292,7 +292,9 @@ class SearchEngine:
 
         A changed paper whose embedded text (:func:`paper_text`) hashes as its vector's did is not
         embedded again (a change of upvotes, dates or links): the index only records that it saw the
-        change. An existing HNSW graph is updated with the rows that changed, not built again."""
+        change. New and re-embedded papers go to the index's small added segment: its base arrays and
+        HNSW graph are linked unchanged, and folded into only now and then (see paperradar/vectors.py);
+        the saved index is reopened without hashing those files again."""
         embedder = self.embedder
         with vectors_writing(self._vectors_dir):
             # Under the lock, what is on disk is final: the index in use if it is still that one, else
