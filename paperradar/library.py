@@ -59,6 +59,38 @@ def tag_name(name: str | None) -> str:
     return name
 
 
+def bibtex_entry(p: StoredPaper, taken: set[str], tags: tuple[str, ...] | None = None,
+                 abstract: bool = True) -> tuple[str, str, dict[str, str]]:
+    """A paper as a BibTeX ``(key, type, fields)`` entry (for :func:`bibtex.dumps`), its key unique
+    against ``taken``; ``tags`` become its keywords (a library export writes the field even when empty)."""
+    year = (p.submitted or p.announced or "")[:4] or None
+    fields = {"title": p.title, "author": " and ".join(p.authors)}
+    if year:
+        fields["year"] = year
+    if p.arxiv_id:
+        fields.update(eprint=p.arxiv_id, archivePrefix="arXiv")
+        if p.primary_category:
+            fields["primaryClass"] = p.primary_category
+        fields["url"] = f"https://arxiv.org/abs/{p.arxiv_id}"
+    elif p.abs_url:
+        fields["url"] = p.abs_url
+    if p.doi:
+        fields["doi"] = p.doi
+    if p.journal_ref:
+        fields["journal"] = p.journal_ref
+    if tags is not None:
+        fields["keywords"] = ", ".join(tags)
+    if abstract and p.abstract:
+        fields["abstract"] = p.abstract
+    return bibtex.cite_key(p.authors, year, p.title, taken), "misc", fields
+
+
+def paper_bibtex(p: StoredPaper) -> str:
+    """One paper's BibTeX entry, to cite it: the library export's entry, without keywords or abstract
+    (a reference list wants neither)."""
+    return bibtex.dumps([bibtex_entry(p, set(), abstract=False)])
+
+
 class Library:
     """The library operations of one store; every method takes the signed-in user."""
 
@@ -148,29 +180,7 @@ class Library:
 
     def export_bibtex(self, user: User, tag: str | None = None) -> str:
         taken: set[str] = set()
-        entries = []
-        for i in self.items(user, tag):
-            p = i.paper
-            year = (p.submitted or p.announced or "")[:4] or None
-            fields = {"title": p.title, "author": " and ".join(p.authors)}
-            if year:
-                fields["year"] = year
-            if p.arxiv_id:
-                fields.update(eprint=p.arxiv_id, archivePrefix="arXiv")
-                if p.primary_category:
-                    fields["primaryClass"] = p.primary_category
-                fields["url"] = f"https://arxiv.org/abs/{p.arxiv_id}"
-            elif p.abs_url:
-                fields["url"] = p.abs_url
-            if p.doi:
-                fields["doi"] = p.doi
-            if p.journal_ref:
-                fields["journal"] = p.journal_ref
-            fields["keywords"] = ", ".join(i.tags)
-            if p.abstract:
-                fields["abstract"] = p.abstract
-            entries.append((bibtex.cite_key(p.authors, year, p.title, taken), "misc", fields))
-        return bibtex.dumps(entries)
+        return bibtex.dumps([bibtex_entry(i.paper, taken, tags=i.tags) for i in self.items(user, tag)])
 
     # -- import ---------------------------------------------------------------------------------------
     def import_bibtex(self, user: User, text: str, tag: str | None = None,
