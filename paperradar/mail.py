@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from . import clock, urls
+from . import clock, mathtext, urls
 from .config import Settings
 from .errors import PaperradarError
 
@@ -30,6 +30,7 @@ CONFIRM_TTL = 7 * 24 * 3600  # a confirmation link works for a week
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
                         autoescape=select_autoescape(["html"]), auto_reload=False)
 TEMPLATES.globals["paper_url"] = urls.paper_url  # paper_url(base_url, paper): the one way links are built
+TEMPLATES.filters["math_text"] = mathtext.to_text  # titles' LaTeX math as Unicode text: "$\\pi^2$" -> "π²"
 
 
 class MailNotConfigured(PaperradarError):

@@ -7,7 +7,8 @@ segment that does not parse as LaTeX is kept as written.
 
 Finding the segments is one scan with pandoc's rules for ``$``, so that prices are not math: an opening
 ``$`` has no space after it, a closing one no space before it and no digit after it; ``\\$`` is a dollar
-sign. A segment is at most :data:`MAX_MATH` characters: a stray ``$`` does not swallow an abstract.
+sign. As in LaTeX, the next ``$`` ends the formula: when it cannot close ("$5 and $6"), there is none.
+A segment is at most :data:`MAX_MATH` characters: a stray ``$`` does not swallow an abstract.
 """
 
 from __future__ import annotations
@@ -42,11 +43,8 @@ def segments(text: str | None) -> list[tuple[int, int]]:
     for i in range(n - 1, -1, -1):
         for nxt in next_close.values():
             nxt[i] = nxt[i + 1]
-        pos, tok = tokens[i]
-        if tok == "\\)" or tok == "$$":
-            next_close[tok][i] = i
-        elif tok == "$" and pos > 0 and not text[pos - 1].isspace() and not text[pos + 1:pos + 2].isdigit():
-            next_close["$"][i] = i
+        if tokens[i][1] in next_close:
+            next_close[tokens[i][1]][i] = i
     out: list[tuple[int, int]] = []
     i = 0
     while i < n:
@@ -56,7 +54,7 @@ def segments(text: str | None) -> list[tuple[int, int]]:
             continue
         closer = "\\)" if tok == "\\(" else tok
         j = next_close[closer][i + 1]
-        if j < n:
+        if j < n and (tok != "$" or _closes(text, tokens[j][0])):
             end = tokens[j][0] + len(closer)
             if end - pos <= MAX_MATH and text[pos + len(tok):tokens[j][0]].strip():
                 out.append((pos, end))
@@ -64,6 +62,11 @@ def segments(text: str | None) -> list[tuple[int, int]]:
                 continue
         i += 1
     return out
+
+
+def _closes(text: str, pos: int) -> bool:
+    """Whether the "$" at ``pos`` can close a formula: no space before it, no digit after it."""
+    return not text[pos - 1].isspace() and not text[pos + 1:pos + 2].isdigit()
 
 
 def _script(mark: str, text: str) -> str:

@@ -65,6 +65,12 @@ def test_segments_follow_the_delimiters():
     assert [text[a:b] for a, b in segments(text)] == ["$x$", "$$y$$", r"\(z\)"]
 
 
+def test_the_next_dollar_ends_a_formula_as_in_latex():
+    text = r"costs $5 and $6 per run, and heads $h_i^2$ help"
+    assert [text[a:b] for a, b in segments(text)] == ["$h_i^2$"]
+    assert to_text(text) == "costs $5 and $6 per run, and heads hᵢ² help"
+
+
 def test_a_stray_dollar_does_not_swallow_an_abstract():
     text = "$x" + "y" * MAX_MATH + "$"
     assert segments(text) == []

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse  # returned as is: no second pass through jsonable_encoder
+from fastapi.responses import JSONResponse, Response  # JSON returned as is: no second jsonable_encoder pass
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from .. import health
+from .. import health, mathtext
 from .. import trending as trending_mod
 from ..ingest import MAX_REJECTS_SHOWN, ingest
+from ..library import paper_bibtex
 from ..sources import FILE_FORMATS, file_source
 from .deps import Services, services
 from .params import MAX_OFFSET, SearchArgs, search_args
@@ -26,6 +27,19 @@ from .security import check_bearer
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 health_router = APIRouter(include_in_schema=False)
 MAX_API_LIMIT = 100
+BIBTEX = "text/x-bibtex; charset=utf-8"
+
+
+def _readable(paper: dict) -> dict:
+    """A paper's dict with ``title_text`` beside ``title``: the title with its LaTeX math as Unicode text
+    ("$\\pi^2$" -> "π²"), for clients that cannot render math; ``title`` stays as stored."""
+    out = {}
+    for k, v in paper.items():
+        out[k] = v
+        if k == "title":
+            out["title_text"] = mathtext.to_text(v)
+    return out
+
 
 def _page(limit: int, offset: int) -> None:
     if offset + limit > MAX_OFFSET + MAX_API_LIMIT:
@@ -42,8 +56,9 @@ def search(request: Request, args: SearchArgs = Depends(search_args),
     svc = services(request)
     with svc.bounded():
         results = svc.search(args.query, limit=limit, offset=offset, mode=args.mode, sort=args.sort)
+    hits = [_readable(h.to_dict()) for h in results.hits]
     return JSONResponse({"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
-            "offset": offset, "took_ms": results.took_ms, "hits": [h.to_dict() for h in results.hits]})
+            "offset": offset, "took_ms": results.took_ms, "hits": hits})
 
 
 @router.get("/papers/{ref:path}/related", summary="Papers related to a paper")
@@ -52,7 +67,17 @@ def related(request: Request, ref: str, limit: int = Query(10, ge=1, le=MAX_API_
     with svc.bounded():
         paper = svc.store.get(ref)
         hits = svc.related(paper.key, limit=limit)
-    return {"paper": paper.key, "hits": [h.to_dict() for h in hits]}
+    return {"paper": paper.key, "hits": [_readable(h.to_dict()) for h in hits]}
+
+
+@router.get("/papers/{ref:path}/bibtex", summary="A paper's BibTeX entry",
+            response_class=Response, responses={200: {"content": {"text/x-bibtex": {}}}})
+def paper_bibtex_entry(request: Request, ref: str):
+    """The paper's BibTeX entry (the library export's entry, without keywords and abstract), to cite it."""
+    svc = services(request)
+    with svc.bounded():
+        p = svc.store.get(ref)
+    return Response(paper_bibtex(p), media_type=BIBTEX)
 
 
 @router.get("/papers/{ref:path}", summary="One paper")
@@ -62,7 +87,7 @@ def paper(request: Request, ref: str):
     with svc.bounded():
         p = svc.store.get(ref)
         votes = svc.store.vote_totals([p.id]).get(p.id, 0)
-    return JSONResponse({**p.to_dict(), "votes": votes})
+    return JSONResponse({**_readable(p.to_dict()), "votes": votes})
 
 
 class LikeBody(BaseModel):
@@ -76,7 +101,7 @@ def like(request: Request, body: LikeBody):
     svc = services(request)
     with svc.bounded():
         hits = svc.engine.like_text(body.text, limit=body.limit)
-    return {"hits": [h.to_dict() for h in hits]}
+    return {"hits": [_readable(h.to_dict()) for h in hits]}
 
 
 @router.get("/trending", summary="Trending papers")
@@ -88,7 +113,7 @@ def trending(request: Request, period: trending_mod.Period = "day",
         page = trending_mod.trending(svc.store, period, limit=limit, offset=offset, cache=svc.trending_cache)
     return JSONResponse({"period": page.period, "since": page.since, "until": page.until,
                          "total": page.total, "limit": limit, "offset": offset,
-                         "papers": [i.to_dict() for i in page.items]})
+                         "papers": [_readable(i.to_dict()) for i in page.items]})
 
 
 @router.get("/stats", summary="Store and index statistics")

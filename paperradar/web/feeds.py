@@ -13,8 +13,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from .. import mathtext, urls
 from .. import trending as trending_mod
-from .. import urls
 from .deps import services
 from .params import SearchArgs, search_args
 from .templating import templates
@@ -43,9 +43,10 @@ def _entry(base: str, p) -> dict:
     updated = (_timestamp(p.updated) or _timestamp(p.announced) or _timestamp(p.submitted)
                or _timestamp(p.first_seen) or "1970-01-01T00:00:00Z")
     return {"id": "tag:paperradar,2026:" + quote(p.key, safe=":/.-_"),
-            "title": p.title, "link": urls.paper_url(base, p),
+            # feed readers show text, not LaTeX: "$\\pi^2$" is written "π²"
+            "title": mathtext.to_text(p.title), "link": urls.paper_url(base, p),
             "updated": updated, "published": _timestamp(p.submitted), "authors": p.authors or ["unknown"],
-            "summary": p.abstract, "categories": p.categories}
+            "summary": mathtext.to_text(p.abstract), "categories": p.categories}
 
 
 def _feed(request: Request, title: str, alternate: str, papers: list) -> Response:

@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from .. import urls
+from .. import library, mathtext, urls
 from ..store import StoredPaper
 from .deps import csrf_token, current_user, services
 from .security import CSRF_COOKIE, CSRF_FIELD
@@ -25,18 +25,43 @@ HERE = Path(__file__).parent
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def highlight(text: str | None, spans) -> Markup:
-    """``text`` with the given (start, end) spans wrapped in <mark>, every piece escaped."""
+def highlight(text: str | None, spans, math: bool = False) -> Markup:
+    """``text`` with the given (start, end) spans wrapped in <mark>, every piece escaped.
+
+    With ``math``, each math segment (``$…$``, ``\\(…\\)``: mathtext.segments) is wrapped in
+    ``<span class="tex">`` for static/math.js to render, and highlights are kept out of it: a <mark>
+    inside LaTeX would cut the formula in two, so a span is clipped to the text around math.
+    """
     text = text or ""
+    tex = mathtext.segments(text) if math else []
+    if tex:
+        spans = _outside(sorted(spans or ()), tex)
+        spans += [(start, end, "tex") for start, end in tex]
     out, pos = [], 0
-    for start, end in sorted(spans or ()):
+    for start, end, *kind in sorted(spans or ()):
         if start < pos or end > len(text) or start >= end:
             continue
         # plain str pieces, joined once: building Markup objects piece by piece costs a tenth of a page
-        out += (escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>")
+        tag = '<span class="tex">' if kind else "<mark>"
+        out += (escape(text[pos:start]), tag, escape(text[start:end]), "</span>" if kind else "</mark>")
         pos = end
     out.append(escape(text[pos:]))
     return Markup("".join(out))
+
+
+def _outside(spans: list, tex: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of highlight ``spans`` that lie outside the math segments ``tex`` (both sorted)."""
+    out = []
+    for start, end in spans:
+        for t0, t1 in tex:
+            if t1 <= start or t0 >= end:
+                continue
+            if t0 > start:
+                out.append((start, t0))
+            start = max(start, t1)
+        if start < end:
+            out.append((start, end))
+    return out
 
 
 def xml_text(value: str | None) -> str:
@@ -59,7 +84,8 @@ def _build() -> Jinja2Templates:
     t = Jinja2Templates(directory=HERE / "templates")
     t.env.auto_reload = False  # templates ship in the package: no stat() of every file per render
     t.env.filters.update(highlight=highlight, safe_url=urls.safe_url, authors_short=authors_short,
-                         xml=xml_text)
+                         xml=xml_text, math_text=mathtext.to_text,
+                         bibtex=library.paper_bibtex)
     t.env.globals.update(paper_links=urls.paper_links, paper_url=urls.paper_path, listing_day=listing_day,
                          urlencode=urlencode)
     return t
