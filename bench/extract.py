@@ -15,6 +15,7 @@ import argparse
 import collections
 import gzip
 import json
+import os
 import random
 import re
 import statistics
@@ -234,6 +235,8 @@ def main() -> None:
         },
         "summary": {"share": round(sum(1 for s in sums if s) / n, 4)},
         "us_per_paper": us,
+        # a shared 2-core machine: the load during the run explains most of the spread between runs
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "precision_by_hand": precision(),
     })
     if args.write_sample:

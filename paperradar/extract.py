@@ -410,7 +410,7 @@ _ACCEPT = re.compile(
 )
 _UNKNOWN = re.compile(
     r"\b(?:accepted|to\s+appear|published)\s+(?:as\s+an?\s+\w+(?:\s+\w+)?\s+|for\s+(?:publication|presentation)\s+)?"
-    r"(?:to|at|by|in|for)\s+(?:the\s+)?(?P<x>[^.;\n]{3,120})",
+    r"(?:to|at|by|in|for)\s+(?:the\s+)?(?P<x>[^.;]{3,160})",
     re.I,
 )
 # Where an unknown venue's name stops: "..., and the code is at", a URL.
@@ -492,8 +492,24 @@ def _year(m: re.Match, clause: str) -> int | None:
     return int(y.group(1)) if y else None
 
 
+def _glued_workshop(m: re.Match) -> bool:
+    """ "CVPR-CV4Clinical", "CVPRW": a venue name glued to a workshop's name."""
+    rest = m.string[m.end() : m.end() + 24]
+    if rest[:1] != "-" or not rest[1:2].isalpha():
+        return False
+    word = re.match(r"-([A-Za-z0-9]+)", rest).group(1)
+    return not word.isupper()  # "ACL-IJCNLP", "NAACL-HLT" are joint conferences
+
+
+def _note_text(clause: str) -> str | None:
+    for note, rx in _NOTES:
+        if rx.search(clause):
+            return note
+    return None
+
+
 def _note(m: re.Match, clause: str) -> str | None:
-    if m.group("w"):
+    if m.group("w") or _glued_workshop(m):
         return "workshop"
     for note, rx in _NOTES:
         if rx.search(clause):
@@ -501,7 +517,8 @@ def _note(m: re.Match, clause: str) -> str | None:
     return None
 
 
-def _venue_in(text: str) -> Venue | None:
+def _venue_in(text: str, published: bool = False) -> Venue | None:
+    """The best venue mention in ``text``; ``published`` for a journal-ref, which is a publication."""
     best: tuple[int, Venue] | None = None
     for m in _VENUE.finditer(text):
         alias = m.group("v")
@@ -513,7 +530,9 @@ def _venue_in(text: str) -> Venue | None:
         if _NEGATIVE.search(before) or _NEGATIVE.search(text[m.end() : hi][:40]):
             continue
         has_year = bool(m.group("y4") or m.group("y2"))
-        accepted = bool(_ACCEPT.search(before))
+        accepted = published or bool(_ACCEPT.search(before))
+        if not accepted and not _ACCEPT.search(text) and _NEGATIVE.search(text):
+            continue  # "MICCAI 2026; Under review": the negation may sit in another clause
         # A name alone counts only as the whole comment ("TMLR"); otherwise it needs a year or a
         # stated acceptance. "MM" and "RSS" are too common as abbreviations to stand without a year.
         alone = _ALONE.fullmatch(text[: m.start()] + " " + text[m.end() :]) is not None
@@ -543,7 +562,7 @@ def _unknown_in(text: str) -> Venue | None:
         if len(x) < 3 or not re.search(r"[A-Za-z]{2}", x):
             continue
         y = _YEAR4.search(x)
-        return Venue(None, int(y.group(1)) if y else None, None, " ".join(x.split()))
+        return Venue(None, int(y.group(1)) if y else None, _note_text(x), _tidy(x))
     return None
 
 
@@ -554,15 +573,17 @@ def venue(comment: str | None, journal_ref: str | None) -> Venue | None:
     with X unknown gives ``Venue(name=None, text=X)``. "Under review at" / "Submitted to" are not
     venues; nor is an earlier version's venue ("extension of our CVPR 2024 paper").
     """
-    for text, known_only in ((journal_ref, False), (comment, False)):
-        if not text or not _VENUE_GATE.search(text):
-            continue
-        text = text[:2000]
-        found = _venue_in(text)
-        if found is None and not known_only:
-            found = _unknown_in(text)
-        if found is not None:
-            return found
+    if journal_ref and journal_ref.strip():
+        text = journal_ref[:2000]
+        found = _venue_in(text, published=True)
+        if found is None:  # a journal-ref is a publication: an unknown one is kept as written
+            text = " ".join(text.split())
+            y = _YEAR4.search(text)
+            found = Venue(None, int(y.group(1)) if y else None, None, text[:160])
+        return found
+    if comment and _VENUE_GATE.search(comment):
+        text = comment[:2000]
+        return _venue_in(text) or _unknown_in(text)
     return None
 
 
