@@ -55,6 +55,14 @@ def test_a_broken_segment_is_kept_and_the_others_converted():
     assert to_text(r"$\pi$ and $\frac{$ and $\alpha$") == r"π and $\frac{$ and α"
 
 
+def test_input_and_include_never_read_files(tmp_path):
+    private = tmp_path / "private.tex"
+    private.write_text("the server's secret")
+    for command in (r"\input", r"\include"):
+        for path in (private, private.with_suffix("")):
+            assert "secret" not in to_text(f"${command}{{{path}}}$ and more")
+
+
 def test_none_is_empty_text():
     assert to_text(None) == ""
     assert segments(None) == []
