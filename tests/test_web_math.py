@@ -214,8 +214,8 @@ def test_the_page_shows_the_bibtex_and_a_copy_button(client):
     assert re.search(r'<details class="cite">\s*<summary>', page)
     assert '<button type="button" class="copy-bibtex" data-copy="bibtex" hidden>Copy BibTeX</button>' in page
     assert '<script src="/static/cite.js" defer></script>' in page
-    assert 'href="/api/v1/papers/arxiv:2606.98003/bibtex"' in page or \
-        re.search(r'href="/api/v1/papers/[^"]+/bibtex" download', page)
+    link = re.search(r'<a href="(/api/v1/papers/[^"]+/bibtex)" download="2606.98003.bib">', page)
+    assert link and client.get(html.unescape(link.group(1))).text == html.unescape(pre.group(1))
 
 
 def test_static_files_are_served(client):
