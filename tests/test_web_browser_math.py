@@ -155,3 +155,19 @@ def test_without_javascript_latex_and_bibtex_are_text(browser, base_url):
         assert KATEX not in tab.requests
     finally:
         tab.close()
+
+
+def test_copy_bibtex_without_the_clipboard_api_copies_the_selection(browser, base_url):
+    """Over plain http on a LAN (not a secure context) there is no navigator.clipboard."""
+    tab = Watched(browser, base_url)
+    tab.context.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'clipboard', {get: () => undefined})")
+    try:
+        page = tab.go("/paper/2606.98001")
+        assert page.evaluate("navigator.clipboard") is None
+        button = page.locator("button.copy-bibtex")
+        button.click()
+        expect(button).to_have_text("Copied")  # document.execCommand("copy") of the selected BibTeX
+        assert page.evaluate("getSelection().toString()") == ""  # and the selection is given back
+    finally:
+        tab.close()
