@@ -127,6 +127,30 @@ def category_terms(categories: Iterable[str]) -> list[str]:
     return list(out)
 
 
+def facet_terms(paper) -> list[str]:
+    """The facets of a stored paper (query.py's has:, venue:, org:), as index terms: ``has:code`` for each
+    kind of link and ``has:venue``, ``venue:iclr`` and ``venue:iclr 2026``, ``org:<name>`` and
+    ``org:<full name>``, lower case. They share the exact-term field with the categories (a category never
+    holds a ':')."""
+    out: dict[str, None] = {}
+    for link in getattr(paper, "links", None) or ():
+        out[f"has:{link.get('kind')}"] = None
+    venue = getattr(paper, "venue", None)
+    if venue:
+        out["has:venue"] = None
+        name = " ".join(str(venue.get("name") or venue.get("text") or "").lower().split())
+        if name:
+            out[f"venue:{name}"] = None
+            if venue.get("year"):
+                out[f"venue:{name} {venue['year']}"] = None
+    org = getattr(paper, "organization", None)
+    if org:
+        for value in (org.get("name"), org.get("fullname")):
+            if value:
+                out["org:" + " ".join(str(value).lower().split())] = None
+    return list(out)
+
+
 def _id_terms(paper) -> list[str]:
     out = {paper.key.lower(): None}
     if paper.arxiv_id:
@@ -158,6 +182,8 @@ def _document(paper):
         doc.add_text("authors", author)
     for c in category_terms(paper.categories or ()):
         doc.add_text("category", c)
+    for f in facet_terms(paper):
+        doc.add_text("category", f)
     for i in _id_terms(paper):
         doc.add_text("ids", i)
     d = date_number(paper)
@@ -524,6 +550,8 @@ class LexicalIndex:
             must.append((Occur.Must, filter_(Q.term_set_query(schema, "category", list(query.categories)))))
         if query.ids:
             must.append((Occur.Must, filter_(Q.term_set_query(schema, "ids", list(query.ids)))))
+        for group in query.facet_groups():
+            must.append((Occur.Must, filter_(Q.term_set_query(schema, "category", list(group)))))
         if query.since or query.until:
             lo = int(query.since.replace("-", "")) if query.since else None
             hi = int(query.until.replace("-", "")) if query.until else None
@@ -543,7 +571,7 @@ class LexicalIndex:
 
     def _exclusion(self, ft: FieldTerm):
         Q, schema = tantivy.Query, self._schema
-        if ft.field == "category":
+        if ft.field in ("category", "facet"):
             return Q.term_query(schema, "category", ft.value)
         if ft.field == "id":
             return Q.term_query(schema, "ids", ft.value)

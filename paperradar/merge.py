@@ -22,9 +22,23 @@ COLUMNS = [
     "key", "arxiv_id", "version", "title", "title_norm", "abstract", "authors", "categories",
     "primary_category", "submitted", "updated", "announced", "comment", "journal_ref", "doi",
     "abs_url", "pdf_url", "sources", "meta_rank", "upvotes", "hf_comments",
+    "hf_summary", "hf_keywords", "organization", "code_url", "project_url", "github_stars",
+    "links", "venue",
 ]
+# Derived columns (paperradar.extract): worked out again whenever a column they come from changes.
+DERIVED_FROM = ("abstract", "comment", "journal_ref", "code_url", "project_url")
+# Fields only Hugging Face gives: a record that has one sets it (the latest listing is the best one); a record
+# without it leaves it alone. Re-ingesting the same record changes nothing.
+_HF_FIELDS = ("hf_summary", "hf_keywords", "organization", "code_url", "project_url")
 def _dump(values: list[str]) -> str:
     return json.dumps(values, ensure_ascii=False)
+
+
+def _hf_values(paper: Paper) -> dict:
+    return {"hf_summary": paper.hf_summary or None, "hf_keywords": _dump(paper.hf_keywords),
+            "organization": json.dumps(paper.organization, ensure_ascii=False, sort_keys=True)
+            if paper.organization else None,
+            "code_url": paper.code_url or None, "project_url": paper.project_url or None}
 
 
 def _meta_values(paper: Paper) -> dict:
@@ -60,11 +74,41 @@ def paper_to_row(paper: Paper) -> dict:
         meta_rank=SOURCE_RANK.get(paper.source, 0),
         upvotes=paper.upvotes,
         hf_comments=paper.hf_comments,
+        github_stars=paper.github_stars,
+        **_hf_values(paper),
     )
     for k, v in row.items():
         if v == "":
             row[k] = "" if k == "abstract" else None
+    row.update(derive(row))
     return row
+
+
+def derive(row: dict) -> dict:
+    """The derived columns of a stored row: ``links`` (code, models, datasets, project pages: the ones a
+    source named first, then those in the abstract and comment) and ``venue`` (from the comment and
+    journal-ref); stored because the query language filters by them (has:code, venue:). Pure: the same row,
+    the same values, so re-ingesting stays a no-op. (The one-sentence summary is only shown, so it is worked
+    out when shown: StoredPaper.tldr.)"""
+    from . import extract
+
+    found: dict[str, dict] = {}
+    named = " ".join(u for u in (row.get("code_url"), row.get("project_url")) if u)
+    for source, links in (("hf", extract.code_links(named, None) if named else []),
+                          ("text", extract.code_links(row.get("abstract") or "", row.get("comment")))):
+        for link in links:
+            found.setdefault(link.url, {"url": link.url, "kind": link.kind, "host": link.host,
+                                        "source": source})
+    venue = extract.venue(row.get("comment"), row.get("journal_ref"))
+    return {
+        "links": _dump_json(list(found.values())),
+        "venue": _dump_json({"name": venue.name, "year": venue.year, "note": venue.note, "text": venue.text})
+        if venue else None,
+    }
+
+
+def _dump_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def merge_paper(row: dict, paper: Paper) -> dict | None:
@@ -102,7 +146,10 @@ def merge_paper(row: dict, paper: Paper) -> dict | None:
     if override and rank != row["meta_rank"]:
         new["meta_rank"] = rank
     # Upvotes only grow on Hugging Face; taking the maximum keeps re-ingesting old files a no-op.
-    for name in ("upvotes", "hf_comments"):
+    for name, value in _hf_values(paper).items():
+        if value not in _EMPTY and value != row[name]:
+            new[name] = value
+    for name in ("upvotes", "hf_comments", "github_stars"):
         value = getattr(paper, name)
         if value is not None and (row[name] is None or value > row[name]):
             new[name] = value
@@ -118,6 +165,9 @@ def merge_paper(row: dict, paper: Paper) -> dict | None:
         )
     elif paper.doi and not row["arxiv_id"] and row["key"].startswith("title:"):
         new["key"] = paper_key(None, paper.doi, paper.title)  # a DOI is a better key than a title
+    if any(name in new for name in DERIVED_FROM):
+        derived = derive({**row, **new})
+        new.update({k: v for k, v in derived.items() if v != row[k]})
     if "title" in new:
         new["title_norm"] = normalize_title(new["title"])
     if "categories" in new:

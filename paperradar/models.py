@@ -106,6 +106,13 @@ class Paper:
     doi: str | None = None
     upvotes: int | None = None
     hf_comments: int | None = None  # comments on the paper's Hugging Face page
+    # What Hugging Face Papers says around the abstract (labelled as theirs wherever shown)
+    hf_summary: str | None = None  # its AI summary, one sentence
+    hf_keywords: list[str] = field(default_factory=list)
+    organization: dict | None = None  # {"name": "caltech", "fullname": "California institute of technology"}
+    code_url: str | None = None  # the repository a source names (Hugging Face's githubRepo)
+    project_url: str | None = None  # a project page a source names
+    github_stars: int | None = None
 
     @property
     def key(self) -> str:
@@ -145,6 +152,16 @@ class Paper:
             raise InvalidRecord(f"absurd upvote count {self.upvotes}")
         if self.hf_comments is not None and not (0 <= self.hf_comments < 10_000_000):
             raise InvalidRecord(f"absurd comment count {self.hf_comments}")
+        if self.github_stars is not None and not (0 <= self.github_stars < 100_000_000):
+            raise InvalidRecord(f"absurd star count {self.github_stars}")
+        if self.hf_summary is not None and len(self.hf_summary) > MAX_SHORT:
+            raise InvalidRecord(f"hf_summary is longer than {MAX_SHORT} characters")
+        if len(self.hf_keywords) > MAX_CATEGORIES or any(len(k) > 200 for k in self.hf_keywords):
+            raise InvalidRecord("too many or too long keywords")
+        for name in ("code_url", "project_url"):
+            value = getattr(self, name)
+            if value is not None and len(value) > 500:
+                raise InvalidRecord(f"{name} is longer than 500 characters")
         latest = (clock.utc() + dt.timedelta(days=MAX_DAYS_AHEAD)).strftime("%Y-%m-%d")
         for name in ("submitted", "updated", "announced"):
             value = getattr(self, name)

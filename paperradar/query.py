@@ -7,6 +7,8 @@
     ti:word  abs:word  au:"Yann LeCun"  required word or phrase in one field
     cat:cs.CL  cat:cs                 category, or a whole archive; several cat: mean any of them
     id:2503.11731                     arXiv id (any version, or abs/pdf URL), DOI or store key
+    has:code  has:model  has:dataset  has:venue    papers with a code repository, a Hugging Face model, ...
+    venue:neurips  venue:"ICLR 2026"  org:caltech  venue (and year), Hugging Face organisation
     -word  -"a phrase"  -ti:x  -cat:cs.CV   exclusions
     since:2024  until:2025-06  since:2024-03-01   date range (inclusive; a year or month is all of it)
     year:2024  2023..2025  2023..  ..2025      year ranges
@@ -40,6 +42,10 @@ _FIELDS = {
     "id": "id", "arxiv": "id",
 }
 _FILTERS = ("since", "until", "year", "sort")
+# facets of what surrounds the abstract (paperradar.extract, Hugging Face): several values of one facet mean
+# any of them, different facets all of them
+_FACETS = ("has", "venue", "org")
+HAS = ("code", "model", "dataset", "space", "project", "venue")
 _NAME = re.compile(r"([A-Za-z]+):")
 _DATE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
 _YEARS = re.compile(r"(\d{4})?\.\.(\d{4})?")
@@ -72,7 +78,8 @@ class Query:
     fields: tuple[FieldTerm, ...] = ()  # ti:/abs:/au: terms: required
     categories: tuple[str, ...] = ()  # cat: values, lower case: any of them
     ids: tuple[str, ...] = ()  # id: values: any of them
-    exclude: tuple[FieldTerm, ...] = ()  # -word, -"phrase", -ti:x, -cat:x, -id:x
+    exclude: tuple[FieldTerm, ...] = ()  # -word, -"phrase", -ti:x, -cat:x, -id:x, -has:code (field "facet")
+    facets: tuple[str, ...] = ()  # "has:code", "venue:iclr 2026", "org:caltech" (lower case)
     since: str | None = None
     until: str | None = None
     sort: str = "relevance"
@@ -85,7 +92,14 @@ class Query:
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.categories or self.ids or self.exclude or self.since or self.until)
+        return bool(self.categories or self.ids or self.facets or self.exclude or self.since or self.until)
+
+    def facet_groups(self) -> list[tuple[str, ...]]:
+        """The facets by kind: a paper must have one term of each group."""
+        groups: dict[str, list[str]] = {}
+        for f in self.facets:
+            groups.setdefault(f.split(":", 1)[0], []).append(f)
+        return [tuple(v) for v in groups.values()]
 
 
 def parse_query(raw: str) -> Query:
@@ -138,6 +152,7 @@ class _Parser:
         self.fields: list[FieldTerm] = []
         self.categories: list[str] = []
         self.ids: list[str] = []
+        self.facets: list[str] = []
         self.exclude: list[FieldTerm] = []
         self.text: list[str] = []
         self.since: date | None = None
@@ -159,7 +174,7 @@ class _Parser:
             word = self._word()
             m = _NAME.match(word)
             name = m.group(1).lower() if m else ""
-            if name in _FIELDS or name in _FILTERS:
+            if name in _FIELDS or name in _FILTERS or name in _FACETS:
                 value = word[m.end():]
                 if not value and self.i < n and s[self.i] == '"':
                     value = self._quoted()
@@ -214,6 +229,13 @@ class _Parser:
     def _named(self, name: str, value: str, negated: bool, word: str) -> None:
         if not value:
             raise QueryError(f"{name}: needs a value, e.g. {_EXAMPLES[name]}")
+        if name in _FACETS:
+            term = facet_term(name, value)
+            if negated:
+                self.exclude.append(FieldTerm("facet", term))
+            else:
+                self.facets.append(term)
+            return
         if name in _FILTERS:
             if negated:
                 raise QueryError(f"cannot exclude {name}: (remove the '-' before {word})")
@@ -270,6 +292,7 @@ class _Parser:
         q = Query(
             raw=raw, terms=tuple(self.terms), phrases=tuple(self.phrases), fields=tuple(self.fields),
             categories=tuple(dict.fromkeys(self.categories)), ids=tuple(dict.fromkeys(self.ids)),
+            facets=tuple(dict.fromkeys(self.facets)),
             exclude=tuple(dict.fromkeys(self.exclude)),
             since=self.since.isoformat() if self.since else None,
             until=self.until.isoformat() if self.until else None,
@@ -287,8 +310,24 @@ _EXAMPLES = {
     "cat": "cat:cs.CL or cat:cs", "category": "category:cs.CL",
     "id": "id:2503.11731", "arxiv": "arxiv:2503.11731",
     "since": "since:2024-03", "until": "until:2025-06-30", "year": "year:2024 or year:2023..2025",
-    "sort": "sort:newest",
+    "sort": "sort:newest", "has": "has:code", "venue": 'venue:neurips or venue:"ICLR 2026"',
+    "org": "org:caltech",
 }
+
+
+def facet_term(name: str, value: str) -> str:
+    """The index term of ``name:value`` (has, venue, org): lower case, spaces collapsed, a year glued to a
+    venue set apart (``venue:CVPR2025`` is ``venue:cvpr 2025``). QueryError for an unknown has: value."""
+    value = " ".join(value.lower().split())
+    if name == "has":
+        if value not in HAS:
+            raise QueryError(f"has:{value} is not known; use one of " + ", ".join(f"has:{h}" for h in HAS))
+        return f"has:{value}"
+    if not _has_word(value):
+        raise QueryError(f"{name}:{value} has no letters or digits to search for")
+    if name == "venue":
+        value = re.sub(r"^([a-z][a-z-]*?)[\s'-]*((?:19|20)\d\d)$", r"\1 \2", value)
+    return f"{name}:{value}"
 
 
 def _day(value: str, where: str, *, end: bool) -> date:

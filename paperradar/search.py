@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import clock, rank, trending
-from .lexical import LexicalIndex, analyze_field, date_number
+from .lexical import LexicalIndex, analyze_field, date_number, facet_terms
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
 from .store import Store, StoredPaper
@@ -70,6 +70,12 @@ def _matches(p: StoredPaper, q: Query) -> bool:
         return False
     if q.ids and p.key.lower() not in q.ids:
         return False
+    if q.facets or any(ft.field == "facet" for ft in q.exclude):
+        facets = set(facet_terms(p))
+        if not all(facets.intersection(group) for group in q.facet_groups()):
+            return False
+        if any(ft.field == "facet" and ft.value in facets for ft in q.exclude):
+            return False
     if q.since or q.until:
         d = date_number(p)
         if d is None or (q.since and d < int(q.since.replace("-", ""))) or \
@@ -101,6 +107,8 @@ def _matches(p: StoredPaper, q: Query) -> bool:
         elif ft.field == "id":
             if p.key.lower() == ft.value:
                 return False
+        elif ft.field == "facet":
+            continue  # checked above
         elif has(ft.field, ft.value):
             return False
     return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,3 +156,23 @@ def test_any_text_is_a_query_or_a_query_error(text):
         assert value and value == value.strip()
     if q.since and q.until:
         assert q.since <= q.until
+
+
+def test_facets_of_what_surrounds_the_abstract():
+    q = parse_query('diffusion has:code venue:CVPR2025 venue:"ICLR 2026" org:Caltech -has:model')
+    assert q.facets == ("has:code", "venue:cvpr 2025", "venue:iclr 2026", "org:caltech")
+    assert q.facet_groups() == [("has:code",), ("venue:cvpr 2025", "venue:iclr 2026"), ("org:caltech",)]
+    assert q.exclude == (FieldTerm("facet", "has:model"),)
+    assert q.text == "diffusion" and q.has_filters
+    assert parse_query("has:code").facets == ("has:code",)  # a facet alone is a query
+    assert parse_query("venue:neurips").facets == ("venue:neurips",)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("has:weights", "has:weights is not known; use one of has:code"),
+    ("venue:", "venue: needs a value"),
+    ("org:??", "has no letters or digits"),
+])
+def test_facet_errors_explain(text, message):
+    with pytest.raises(QueryError, match=re.escape(message)):
+        parse_query(text)

@@ -50,7 +50,42 @@ def paper_from_item(item: object) -> Paper:
         announced=iso_date(published, "publishedAt", date_only=True),
         upvotes=whole_number(paper.get("upvotes"), "upvotes"),
         hf_comments=whole_number(item.get("numComments"), "numComments"),
+        hf_summary=_text(paper.get("ai_summary"), "ai_summary") or None,
+        hf_keywords=_keywords(paper.get("ai_keywords")),
+        organization=_organization(paper.get("organization") or item.get("organization")),
+        code_url=_text(paper.get("githubRepo"), "githubRepo") or None,
+        project_url=_text(paper.get("projectPage"), "projectPage") or None,
+        github_stars=whole_number(paper.get("githubStars"), "githubStars"),
     )
+
+
+def _text(value: object, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{name} is not a string")
+    return collapse(value)
+
+
+def _keywords(value: object) -> list[str]:
+    """ai_keywords: a list of short phrases (kept in order, once each; anything else is ignored)."""
+    if not isinstance(value, list):
+        return []
+    out: dict[str, None] = {}
+    for k in value:
+        if isinstance(k, str) and (k := collapse(k)) and len(k) <= 200:
+            out.setdefault(k, None)
+    return list(out)[:50]
+
+
+def _organization(value: object) -> dict | None:
+    """{"name", "fullname"} of the organisation a paper is listed under (its avatar and ids are dropped)."""
+    if not isinstance(value, dict):
+        return None
+    name = value.get("name") if isinstance(value.get("name"), str) else ""
+    fullname = value.get("fullname") if isinstance(value.get("fullname"), str) else ""
+    name, fullname = collapse(name)[:200], collapse(fullname)[:200]
+    return {"name": name, "fullname": fullname or name} if name or fullname else None
 
 
 def _items(document: object, where: str) -> list:

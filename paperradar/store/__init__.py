@@ -60,6 +60,36 @@ class StoredPaper:
     first_seen: str
     seq: int
     hf_comments: int | None = None
+    hf_summary: str | None = None  # Hugging Face's AI summary and keywords (labelled as theirs)
+    hf_keywords: list[str] = field(default_factory=list)
+    organization: dict | None = None  # {"name", "fullname"} from Hugging Face
+    code_url: str | None = None  # the repository a source named
+    project_url: str | None = None
+    github_stars: int | None = None
+    links: list[dict] = field(default_factory=list)  # derived: [{"url", "kind", "host"}] (paperradar.extract)
+    venue: dict | None = None  # derived: {"name", "year", "note", "text"}
+
+    @property
+    def tldr(self) -> tuple[str, str] | None:
+        """(one-sentence summary, where it comes from): Hugging Face's AI summary where it gave one
+        ("huggingface"), else the abstract's sentence that states the contribution ("abstract")."""
+        if self.hf_summary:
+            return self.hf_summary, "huggingface"
+        from ..extract import summary
+
+        found = summary(self.abstract)
+        return (found, "abstract") if found else None
+
+    @property
+    def venue_label(self) -> str | None:
+        """"NeurIPS 2025 (oral)", "Findings of ACL 2025"-like text of the venue, or its text as written."""
+        v = self.venue
+        if not v:
+            return None
+        if not v.get("name"):
+            return v.get("text")
+        label = f"{v['name']} {v['year']}" if v.get("year") else v["name"]
+        return f"{label} ({v['note']})" if v.get("note") else label
 
     @property
     def primary_category(self) -> str | None:
@@ -438,7 +468,11 @@ class Store:
             submitted=d["submitted"], updated=d["updated"], announced=d["announced"], comment=d["comment"],
             journal_ref=d["journal_ref"], doi=d["doi"], abs_url=d["abs_url"], pdf_url=d["pdf_url"],
             sources=json.loads(d["sources"]), upvotes=d["upvotes"], first_seen=d["first_seen"], seq=d["seq"],
-            hf_comments=d["hf_comments"],
+            hf_comments=d["hf_comments"], hf_summary=d["hf_summary"],
+            hf_keywords=json.loads(d["hf_keywords"]),
+            organization=json.loads(d["organization"]) if d["organization"] else None,
+            code_url=d["code_url"], project_url=d["project_url"], github_stars=d["github_stars"],
+            links=json.loads(d["links"]), venue=json.loads(d["venue"]) if d["venue"] else None,
         )
 
     def get(self, ref: str) -> StoredPaper:

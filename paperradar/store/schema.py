@@ -84,6 +84,32 @@ def _merge_user(db: sqlite3.Connection, keep: int, other: int) -> None:
     db.execute("DELETE FROM users WHERE id = ?", (other,))
 
 
+def derive_existing(db: sqlite3.Connection, path: Path) -> None:
+    """Fill the derived columns (links, venue) of the papers stored before they existed. The papers
+    that got a link or a venue take a new change number, so the word index learns their facets (has:code,
+    venue:); their embedded text is unchanged, so nothing is embedded again."""
+    from ..merge import derive
+
+    seq = int(db.execute("SELECT value FROM state WHERE key = 'seq'").fetchone()[0])
+    last_id = 0
+    while True:
+        rows = db.execute("SELECT id, abstract, comment, journal_ref, code_url, project_url FROM papers "
+                          "WHERE id > ? ORDER BY id LIMIT 5000", (last_id,)).fetchall()
+        if not rows:
+            break
+        updates = []
+        for pid, abstract, comment, journal_ref, code_url, project_url in rows:
+            d = derive({"abstract": abstract, "comment": comment, "journal_ref": journal_ref,
+                        "code_url": code_url, "project_url": project_url})
+            faceted = d["links"] != "[]" or d["venue"] is not None
+            if faceted:
+                seq += 1
+            updates.append((d["links"], d["venue"], seq if faceted else None, pid))
+        db.executemany("UPDATE papers SET links = ?, venue = ?, seq = coalesce(?, seq) WHERE id = ?", updates)
+        last_id = rows[-1][0]
+    db.execute("UPDATE state SET value = ? WHERE key = 'seq'", (str(seq),))
+
+
 def private_files(db: sqlite3.Connection, path: Path) -> None:
     """Migration 6: the database files of an existing installation readable by their owner only, as new
     ones are made (Store creates them 0600); older versions left them to the umask, usually 0644. Once:
@@ -324,4 +350,22 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] =
         ALTER TABLE papers ADD COLUMN hf_comments INTEGER;
         """,
     ),
+    (
+        "around the abstract",
+        """
+        -- What Hugging Face Papers gives beside the abstract (shown labelled as theirs)
+        ALTER TABLE papers ADD COLUMN hf_summary TEXT;
+        ALTER TABLE papers ADD COLUMN hf_keywords TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE papers ADD COLUMN organization TEXT;   -- JSON {"name", "fullname"}
+        ALTER TABLE papers ADD COLUMN code_url TEXT;       -- the repository a source names
+        ALTER TABLE papers ADD COLUMN project_url TEXT;
+        ALTER TABLE papers ADD COLUMN github_stars INTEGER;
+        -- Derived by paperradar.extract from the columns above and the abstract, comment and journal-ref
+        -- (merge.derive), again whenever one of them changes
+        -- links: JSON [{"url", "kind", "host", "source"}]
+        ALTER TABLE papers ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE papers ADD COLUMN venue TEXT;          -- JSON {"name", "year", "note", "text"}
+        """,
+    ),
+    ("derive around the abstract", derive_existing),
 ]
