@@ -30,6 +30,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from .mathtext import segments
 from .models import parse_arxiv_id
 
 
@@ -470,7 +471,31 @@ _TYPE = re.compile(r"[A-Za-z][\w-]*")
 
 
 def _escape(value: str) -> str:
+    """A field value written for BibTeX: special characters escaped, except inside math ($\\pi^2$, \\(x\\)),
+    which BibTeX and LaTeX read as math: a formula whose braces pair up is written as it is."""
     text = " ".join(value.split())
+    out, at = [], 0
+    for start, end in segments(text):
+        formula = text[start:end]
+        if _balanced(formula):
+            out.append(_escape_text(text[at:start]))
+            out.append(formula)
+            at = end
+    out.append(_escape_text(text[at:]))
+    return "".join(out)
+
+
+def _balanced(formula: str) -> bool:
+    depth = 0
+    for m in re.finditer(r"\\.|[{}]", formula):
+        c = m.group()
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _escape_text(text: str) -> str:
     # Braces that pair up are written \{ \} (readable, and balanced as BibTeX counts braces: backslashes
     # or not); a stray one becomes a command in its own group, so the value stays balanced.
     stray, opened = set(), []
@@ -545,6 +570,8 @@ def cite_key(authors: list[str], year: str | None, title: str, taken: set[str]) 
     if authors:
         surname = "".join(_ascii_words(_surname(authors[0])))
     found = re.search("[0-9]{4}", year or "")
+    for start, end in reversed(segments(title)):  # "$\\pi^2$: ..." is not a word of the key
+        title = title[:start] + " " + title[end:]
     words = _ascii_words(title)
     word = next((w for w in words if w not in _STOPWORDS), words[0] if words else "")
     base = f"{surname}{found.group() if found else ''}{word}" or "anon"

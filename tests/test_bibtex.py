@@ -403,3 +403,15 @@ def test_cite_keys_are_unique_readable_ascii(papers, taken):
     assert len(set(keys)) == len(keys) and not (set(keys) & before)
     assert taken == before | set(keys)
     assert all(re.fullmatch("[a-z0-9]+", k) for k in keys)
+
+
+def test_math_is_written_as_math_and_stays_out_of_keys():
+    from paperradar import bibtex
+
+    title = r"$\pi^2$: squared {circles} at 100% and a broken $\frac{$ too"
+    out = bibtex.dumps([(bibtex.cite_key(["Paul Erdős"], "2026", title, set()), "misc", {"title": title})])
+    assert out.startswith("@misc{erdos2026squared,")
+    # the formula verbatim; text around it escaped; an unbalanced "formula" escaped as text
+    assert r"{$\pi^2$: squared \{circles\} at 100\% and a broken \$\textbackslash{}frac" in out
+    (entry,), problems = bibtex.parse(out)
+    assert not problems and entry.fields["title"].startswith(r"$\pi^2$: squared")
