@@ -455,8 +455,10 @@ _VENUE = re.compile(
     r"(?![A-Za-z])",
     re.I,
 )
+# A cheap first look: a venue's name has two capitals in a row (the short names), or the comment says it
+# was accepted or published. (Case matters for the capitals: under re.I, [A-Z]{2} is any two letters.)
 _VENUE_GATE = re.compile(
-    r"[A-Z]{2}|accepted|published|appear|proceedings|conference|transactions|journal", re.I
+    r"(?-i:[A-Z]{2})|accepted|published|appear|proceedings|conference|transactions|journal", re.I
 )
 # What may surround a venue name that stands alone as the whole comment ("IEEE TPAMI", "(TMLR)").
 _ALONE = re.compile(r"[\W_]*(?:(?:IEEE|ACM|the|journal|Published|in)[\W_]*)*", re.I)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 
+from . import extract
 from .models import SOURCE_RANK, Paper, normalize_title, paper_key
 
 # Stored columns besides id, first_seen and seq, in table order.
@@ -89,22 +90,25 @@ def derive(row: dict) -> dict:
     source named first, then those in the abstract and comment) and ``venue`` (from the comment and
     journal-ref); stored because the query language filters by them (has:code, venue:). Pure: the same row,
     the same values, so re-ingesting stays a no-op. (The one-sentence summary is only shown, so it is worked
-    out when shown: StoredPaper.tldr.)"""
-    from . import extract
-
-    found: dict[str, dict] = {}
-    named = " ".join(u for u in (row.get("code_url"), row.get("project_url")) if u)
-    for source, links in (("hf", extract.code_links(named, None) if named else []),
-                          ("text", extract.code_links(row.get("abstract") or "", row.get("comment")))):
-        for link in links:
-            found.setdefault(link.url, {"url": link.url, "kind": link.kind, "host": link.host,
-                                        "source": source})
-    venue = extract.venue(row.get("comment"), row.get("journal_ref"))
-    return {
-        "links": _dump_json(list(found.values())),
-        "venue": _dump_json({"name": venue.name, "year": venue.year, "note": venue.note, "text": venue.text})
-        if venue else None,
-    }
+    out when shown: StoredPaper.tldr.) Runs for every new paper: kept lean."""
+    named = row.get("code_url") or row.get("project_url")
+    named_links = extract.code_links(" ".join(u for u in (row.get("code_url"), row.get("project_url"))
+                                              if u), None) if named else ()
+    text_links = extract.code_links(row.get("abstract") or "", row.get("comment"))
+    links = "[]"
+    if named_links or text_links:
+        found: dict[str, dict] = {}
+        for source, group in (("hf", named_links), ("text", text_links)):
+            for link in group:
+                found.setdefault(link.url, {"url": link.url, "kind": link.kind, "host": link.host,
+                                            "source": source})
+        links = _dump_json(list(found.values()))
+    venue = None
+    if row.get("comment") or row.get("journal_ref"):
+        v = extract.venue(row.get("comment"), row.get("journal_ref"))
+        if v is not None:
+            venue = _dump_json({"name": v.name, "year": v.year, "note": v.note, "text": v.text})
+    return {"links": links, "venue": venue}
 
 
 def _dump_json(value) -> str:
