@@ -20,6 +20,7 @@ from .. import trending as trending_mod
 from ..ingest import MAX_REJECTS_SHOWN, ingest
 from ..library import paper_bibtex
 from ..sources import FILE_FORMATS, file_source
+from ..store import StoredPaper
 from .deps import Services, services
 from .params import MAX_OFFSET, SearchArgs, search_args
 from .security import check_bearer
@@ -30,14 +31,20 @@ MAX_API_LIMIT = 100
 BIBTEX = "text/x-bibtex; charset=utf-8"
 
 
-def _readable(paper: dict) -> dict:
+def _readable(paper: dict, p: StoredPaper) -> dict:
     """A paper's dict with ``title_text`` beside ``title``: the title with its LaTeX math as Unicode text
-    ("$\\pi^2$" -> "π²"), for clients that cannot render math; ``title`` stays as stored."""
+    ("$\\pi^2$" -> "π²"), for clients that cannot render math; ``title`` stays as stored. Then what the
+    pages show around the abstract: ``summary`` ({"text", "source"}: Hugging Face's AI summary,
+    "huggingface", else the abstract's sentence that states the contribution, "abstract"; or null) and
+    ``venue_label`` ("NeurIPS 2025 (spotlight)", or null)."""
     out = {}
     for k, v in paper.items():
         out[k] = v
         if k == "title":
             out["title_text"] = mathtext.to_text(v)
+    tldr = p.tldr
+    out["summary"] = {"text": tldr[0], "source": tldr[1]} if tldr else None
+    out["venue_label"] = p.venue_label
     return out
 
 
@@ -56,7 +63,7 @@ def search(request: Request, args: SearchArgs = Depends(search_args),
     svc = services(request)
     with svc.bounded():
         results = svc.search(args.query, limit=limit, offset=offset, mode=args.mode, sort=args.sort)
-    hits = [_readable(h.to_dict()) for h in results.hits]
+    hits = [_readable(h.to_dict(), h.paper) for h in results.hits]
     return JSONResponse({"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
             "offset": offset, "took_ms": results.took_ms, "hits": hits})
 
@@ -67,7 +74,7 @@ def related(request: Request, ref: str, limit: int = Query(10, ge=1, le=MAX_API_
     with svc.bounded():
         paper = svc.store.get(ref)
         hits = svc.related(paper.key, limit=limit)
-    return {"paper": paper.key, "hits": [_readable(h.to_dict()) for h in hits]}
+    return {"paper": paper.key, "hits": [_readable(h.to_dict(), h.paper) for h in hits]}
 
 
 @router.get("/papers/{ref:path}/bibtex", summary="A paper's BibTeX entry",
@@ -87,7 +94,7 @@ def paper(request: Request, ref: str):
     with svc.bounded():
         p = svc.store.get(ref)
         votes = svc.store.vote_totals([p.id]).get(p.id, 0)
-    return JSONResponse({**_readable(p.to_dict()), "votes": votes})
+    return JSONResponse({**_readable(p.to_dict(), p), "votes": votes})
 
 
 class LikeBody(BaseModel):
@@ -101,7 +108,7 @@ def like(request: Request, body: LikeBody):
     svc = services(request)
     with svc.bounded():
         hits = svc.engine.like_text(body.text, limit=body.limit)
-    return {"hits": [_readable(h.to_dict()) for h in hits]}
+    return {"hits": [_readable(h.to_dict(), h.paper) for h in hits]}
 
 
 @router.get("/trending", summary="Trending papers")
@@ -113,7 +120,7 @@ def trending(request: Request, period: trending_mod.Period = "day",
         page = trending_mod.trending(svc.store, period, limit=limit, offset=offset, cache=svc.trending_cache)
     return JSONResponse({"period": page.period, "since": page.since, "until": page.until,
                          "total": page.total, "limit": limit, "offset": offset,
-                         "papers": [_readable(i.to_dict()) for i in page.items]})
+                         "papers": [_readable(i.to_dict(), i.paper) for i in page.items]})
 
 
 @router.get("/stats", summary="Store and index statistics")

@@ -17,7 +17,7 @@ from .. import mathtext, urls
 from .. import trending as trending_mod
 from .deps import services
 from .params import SearchArgs, search_args
-from .templating import templates
+from .templating import around, templates
 
 router = APIRouter(prefix="/feeds", include_in_schema=False)
 FEED_SIZE = 30
@@ -46,7 +46,16 @@ def _entry(base: str, p) -> dict:
             # feed readers show text, not LaTeX: "$\\pi^2$" is written "π²"
             "title": mathtext.to_text(p.title), "link": urls.paper_url(base, p),
             "updated": updated, "published": _timestamp(p.submitted), "authors": p.authors or ["unknown"],
-            "summary": mathtext.to_text(p.abstract), "categories": p.categories}
+            "summary": _summary(p), "categories": p.categories}
+
+
+def _summary(p) -> str:
+    """The entry's text: the abstract, then the venue and the code repository as plain text lines (a feed
+    reader links a bare URL by itself; the entry stays type="text")."""
+    a = around(p)
+    extra = ([f"Venue: {a.venue}"] if a.venue else []) + ([f"Code: {a.code}"] if a.code else [])
+    text = mathtext.to_text(p.abstract)
+    return "\n\n".join(part for part in (text, "\n".join(extra)) if part)
 
 
 def _feed(request: Request, title: str, alternate: str, papers: list) -> Response:

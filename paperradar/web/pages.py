@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from .. import trending as trending_mod
-from ..query import QueryError
+from ..query import QueryError, parse_query
 from .deps import check_csrf, services
 from .params import MAX_OFFSET, PAGE_SIZE, SearchArgs, search_args
 from .templating import render
 
 router = APIRouter(include_in_schema=False)
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE
+HAS_CODE = re.compile(r"(?<!\S)has:code(?!\S)", re.I)
 
 
 # -- pages ----------------------------------------------------------------------------------------------
@@ -44,7 +46,7 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
                 page: int = Query(1, ge=1, le=MAX_PAGE)):
     svc = services(request)
     context = {"args": args, "page": page, "results": None, "error": None, "suggestions": [],
-               "meaning_only": False}
+               "meaning_only": False, "with_code": _with_code(args)}
     if args.empty:
         return render(request, "search.html", context)
     try:
@@ -61,6 +63,23 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
     context.update(results=results, has_next=has_next, meaning_only=meaning_only,
                    suggestions=_suggestions(args) if meaning_only or not results.hits else [])
     return render(request, "search.html", context)
+
+
+def _with_code(args: SearchArgs) -> tuple[bool, str] | None:
+    """The "With code" switch of a search: (on, the URL that turns it the other way), or None where there is
+    no switch (no search yet, a query that does not parse, a has:code that cannot be taken out). It is a
+    plain link that adds ``has:code`` to the words of the search (or takes it out), so it works without
+    JavaScript, and the result page, its feed and the API mean the same thing."""
+    if args.empty:
+        return None
+    try:
+        on = "has:code" in parse_query(args.query).facets
+    except QueryError:
+        return None
+    if on and not HAS_CODE.search(args.q):  # has:"code", written some other way: left to the user
+        return None
+    q = " ".join(HAS_CODE.sub(" ", args.q).split()) if on else f"{args.q.strip()} has:code".strip()
+    return on, "/search?" + args.url_params(q=q)
 
 
 def _suggestions(args: SearchArgs) -> list[tuple[str, str]]:

@@ -9,14 +9,16 @@ builds its markup from escaped pieces, so a title or abstract is always inert te
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from .. import library, mathtext, urls
+from ..extract import CODE_HOSTS
 from ..store import StoredPaper
 from .deps import csrf_token, current_user, services
 from .security import CSRF_COOKIE, CSRF_FIELD
@@ -80,6 +82,82 @@ def authors_short(authors: list[str], n: int = 6) -> str:
     return ", ".join(authors[:n]) + f" and {len(authors) - n:,} more"
 
 
+# -- what surrounds the abstract ----------------------------------------------------------------------------
+HF_LABELS = {"model": "Model", "dataset": "Dataset", "space": "Space"}
+MAX_HF_BADGES = 3
+_PLAIN_VALUE = re.compile(r"[\w.-]+")
+
+
+@dataclass
+class Around:
+    """What a card or the paper page shows around a paper's abstract, every URL already checked: the first
+    code repository (with its GitHub stars when Hugging Face gave them for that repository), Hugging Face
+    models, datasets and Spaces, the project page, the venue and the organisation, with the searches their
+    badges link to."""
+
+    code: str = ""
+    code_host: str = ""
+    stars: int | None = None
+    hf: list[tuple[str, str, str]] = field(default_factory=list)  # (label, url, repository name)
+    project: str = ""
+    venue: str = ""
+    venue_search: str = ""  # "/search?q=venue:..." or "" for a venue that cannot be searched for exactly
+    org: str = ""
+    org_name: str = ""
+    org_search: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.code or self.hf or self.project or self.venue or self.org)
+
+
+def _facet_search(name: str, value: str) -> str:
+    """``/search?q=name:value`` (quoted when the value has spaces), or '' when a quote in the value would
+    make the search mean something else."""
+    value = " ".join(value.split())
+    if not value or '"' in value:
+        return ""
+    term = f"{name}:{value}" if _PLAIN_VALUE.fullmatch(value) else f'{name}:"{value}"'
+    return "/search?" + urlencode({"q": term})
+
+
+def around(p) -> Around:
+    """The :class:`Around` of a stored paper. Only http(s) links survive (urls.safe_url), a code badge only
+    for a known code host, and a page given twice (with and without its final slash) counts once."""
+    out, seen = Around(), set()
+    for link in getattr(p, "links", None) or ():
+        url, kind = urls.safe_url(link.get("url")), link.get("kind")
+        if not url or url.rstrip("/").lower() in seen:
+            continue
+        seen.add(url.rstrip("/").lower())
+        host = (urlsplit(url).hostname or "").lower()
+        if kind == "code" and not out.code and host in CODE_HOSTS:
+            out.code, out.code_host = url, host
+            same = urls.safe_url(p.code_url).rstrip("/").lower() == url.rstrip("/").lower()
+            out.stars = p.github_stars if same and host == "github.com" else None
+        elif kind in HF_LABELS and host == "huggingface.co" and len(out.hf) < MAX_HF_BADGES:
+            name = urlsplit(url).path.strip("/").removeprefix("datasets/").removeprefix("spaces/")
+            out.hf.append((HF_LABELS[kind], url, name))
+        elif kind == "project" and not out.project:
+            out.project = url
+    out.venue = p.venue_label or ""
+    venue = p.venue or {}
+    if venue.get("name"):
+        label = f"{venue['name']} {venue['year']}" if venue.get("year") else venue["name"]
+        out.venue_search = _facet_search("venue", str(label))
+    elif out.venue:
+        out.venue_search = _facet_search("venue", out.venue)
+    org = p.organization or {}
+    out.org_name = str(org.get("name") or "")
+    out.org = str(org.get("fullname") or out.org_name)
+    out.org_search = _facet_search("org", out.org_name) if out.org_name else ""
+    return out
+
+
+def keyword_search(keyword: str) -> str:
+    """The search for one of Hugging Face's keywords, as a phrase."""
+    return "/search?" + urlencode({"q": '"' + " ".join(keyword.replace('"', " ").split()) + '"'})
+
+
 def _build() -> Jinja2Templates:
     t = Jinja2Templates(directory=HERE / "templates")
     t.env.auto_reload = False  # templates ship in the package: no stat() of every file per render
@@ -87,7 +165,7 @@ def _build() -> Jinja2Templates:
                          xml=xml_text, math_text=mathtext.to_text,
                          bibtex=library.paper_bibtex)
     t.env.globals.update(paper_links=urls.paper_links, paper_url=urls.paper_path, listing_day=listing_day,
-                         urlencode=urlencode)
+                         urlencode=urlencode, around=around, keyword_search=keyword_search)
     return t
 
 
