@@ -22,7 +22,9 @@ listing days; then it indexes what came in. 30 days fill the page's chart. /stat
 the copy (settings: the defaults, feeds pointed at the recordings); every other page over DATA_DIR itself.
 Without the flag, /status shows DATA_DIR's own history.
 ``--only`` takes a comma-separated list of names (home, search, paper, trending, phone-search, for-you,
-library, status) to retake just those.
+library, status, paper-around, search-code) to retake just those. paper-around is the page of a Hugging Face
+daily paper with its repository (and stars), model, organisation, AI summary and keywords; search-code a
+search with "With code" on, whose cards show code and venue badges.
 """
 
 from __future__ import annotations
@@ -45,10 +47,14 @@ OUT = HERE.parent / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 QUERY = "speculative decoding"
 PAPER = "2606.13681"  # a Hugging Face daily paper with many votes, in the demo data
+# a Hugging Face daily paper with code (251 stars), a model, an organisation, an AI summary and keywords
+PAPER_AROUND = "2606.13392"
+CODE_SEARCH = "/search?q=multimodal+reasoning+has%3Acode"  # the "With code" switch on: code and venue badges
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 MAX_BYTES = 300 * 1024
-SHOTS = ("home", "search", "paper", "trending", "phone-search", "for-you", "library", "status")
+SHOTS = ("home", "search", "paper", "trending", "phone-search", "for-you", "library", "status",
+         "paper-around", "search-code")
 OUTAGE = (dt.timedelta(hours=-2), dt.timedelta(hours=34))  # Hugging Face down, around a middle weekday
 
 
@@ -253,7 +259,9 @@ def main() -> None:
             pages = {"home": (base + "/", DESKTOP),
                      "search": (base + search, DESKTOP),
                      "paper": (paper, DESKTOP),
-                     "trending": (base + "/trending?period=week", DESKTOP)}
+                     "trending": (base + "/trending?period=week", DESKTOP),
+                     "paper-around": (f"{base}/paper/{PAPER_AROUND}", DESKTOP),
+                     "search-code": (base + CODE_SEARCH, DESKTOP)}
             for name, (url, viewport) in pages.items():
                 if name in only:
                     shoot(browser, url, args.out / f"{name}.png", viewport)

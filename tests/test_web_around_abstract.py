@@ -165,7 +165,7 @@ def test_cards_show_code_stars_hugging_face_links_venue_and_organisation(client)
     assert '<span class="stars" title="GitHub stars">★ 251</span>' in c
     assert ('<a class="badge hf" href="https://huggingface.co/MiniMaxAI/MiniMax-M3" rel="noopener nofollow"'
             in c)
-    assert ">Model</a>" in c
+    assert ">HF model</a>" in c
     assert '<a class="org" href="/search?q=org%3AMiniMaxAI"' in c and ">MiniMax</a>" in c
     # Hugging Face's summary, labelled as theirs, above the abstract
     assert c.index("AI summary · Hugging Face") < c.index('class="abstract')
@@ -188,7 +188,7 @@ def test_project_pages_and_datasets_once_each(client):
     assert c.count('class="badge project"') == 1 and "Project page</a>" in c
     c = paper_page(client, "2606.13120")
     assert '<a class="badge hf" href="https://huggingface.co/datasets/Krystalan/EvoBrowseComp"' in c
-    assert ">Dataset</a>" in c
+    assert ">HF dataset</a>" in c
 
 
 def test_the_venue_badge_search_finds_the_venue(client):
@@ -349,7 +349,7 @@ def test_around_keeps_only_http_links_of_their_kind():
                         {"url": "https://github.com/o/m", "kind": "model"}])
     a = around(p)
     assert (a.code, a.stars) == ("https://gitlab.com/a/b", None)
-    assert a.hf == [("Space", "https://huggingface.co/spaces/o/demo", "o/demo")]
+    assert a.hf == [("HF Space", "https://huggingface.co/spaces/o/demo", "o/demo")]
     assert not a.project and not a.venue and not a.org and bool(a)
     rendered = templates.env.from_string('{% from "_macros.html" import badges with context %}'
                                          "{{ badges(p) }}").render(p=p)

@@ -83,7 +83,7 @@ def authors_short(authors: list[str], n: int = 6) -> str:
 
 
 # -- what surrounds the abstract ----------------------------------------------------------------------------
-HF_LABELS = {"model": "Model", "dataset": "Dataset", "space": "Space"}
+HF_LABELS = {"model": "HF model", "dataset": "HF dataset", "space": "HF Space"}
 MAX_HF_BADGES = 3
 _PLAIN_VALUE = re.compile(r"[\w.-]+")
 
