@@ -35,7 +35,14 @@ def _dump(values: list[str]) -> str:
     return json.dumps(values, ensure_ascii=False)
 
 
+_NO_HF = {"hf_summary": None, "hf_keywords": "[]", "organization": None, "code_url": None,
+          "project_url": None}
+
+
 def _hf_values(paper: Paper) -> dict:
+    if not (paper.hf_summary or paper.hf_keywords or paper.organization or paper.code_url
+            or paper.project_url):
+        return _NO_HF  # most records (every arXiv one): nothing to encode
     return {"hf_summary": paper.hf_summary or None, "hf_keywords": _dump(paper.hf_keywords),
             "organization": json.dumps(paper.organization, ensure_ascii=False, sort_keys=True)
             if paper.organization else None,

@@ -136,7 +136,7 @@ def test_copy_bibtex_puts_it_on_the_clipboard(browser, base_url):
         expect(button).to_have_text("Copied")
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied == page.locator("pre#bibtex").text_content()
-        assert copied.startswith("@misc{erdos2026") and r"\$\textbackslash{}pi" in copied
+        assert copied.startswith("@misc{erdos2026squared,") and r"title = {$\pi^2$: squared" in copied
         expect(button).to_have_text("Copy BibTeX", timeout=5000)
     finally:
         tab.close()
