@@ -22,9 +22,10 @@ listing days; then it indexes what came in. 30 days fill the page's chart. /stat
 the copy (settings: the defaults, feeds pointed at the recordings); every other page over DATA_DIR itself.
 Without the flag, /status shows DATA_DIR's own history.
 ``--only`` takes a comma-separated list of names (home, search, paper, trending, phone-search, for-you,
-library, status, paper-around, search-code) to retake just those. paper-around is the page of a Hugging Face
-daily paper with its repository (and stars), model, organisation, AI summary and keywords; search-code a
-search with "With code" on, whose cards show code and venue badges.
+library, status, paper-around, search-code, math) to retake just those. paper-around is the page of a
+Hugging Face daily paper with its repository (and stars), model, organisation, AI summary and keywords;
+search-code a search with "With code" on, whose cards show code and venue badges; math a search whose
+titles hold LaTeX math, drawn by the vendored KaTeX (by id: those demo papers).
 """
 
 from __future__ import annotations
@@ -50,11 +51,14 @@ PAPER = "2606.13681"  # a Hugging Face daily paper with many votes, in the demo 
 # a Hugging Face daily paper with code (251 stars), a model, an organisation, an AI summary and keywords
 PAPER_AROUND = "2606.13392"
 CODE_SEARCH = "/search?q=multimodal+reasoning+has%3Acode"  # the "With code" switch on: code and venue badges
+# demo papers whose titles hold LaTeX math ($\pi^2$, $R^2$, Min-$k$, $x_0$, $\mathcal{S}^2$)
+MATH_SEARCH = "/search?q=" + "+".join(f"id%3A{i}" for i in ("2604.05114", "2604.18995", "2604.11012",
+                                                             "2604.05761", "2604.23296"))
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 MAX_BYTES = 300 * 1024
 SHOTS = ("home", "search", "paper", "trending", "phone-search", "for-you", "library", "status",
-         "paper-around", "search-code")
+         "paper-around", "search-code", "math")
 OUTAGE = (dt.timedelta(hours=-2), dt.timedelta(hours=34))  # Hugging Face down, around a middle weekday
 
 
@@ -261,7 +265,8 @@ def main() -> None:
                      "paper": (paper, DESKTOP),
                      "trending": (base + "/trending?period=week", DESKTOP),
                      "paper-around": (f"{base}/paper/{PAPER_AROUND}", DESKTOP),
-                     "search-code": (base + CODE_SEARCH, DESKTOP)}
+                     "search-code": (base + CODE_SEARCH, DESKTOP),
+                     "math": (base + MATH_SEARCH, DESKTOP)}
             for name, (url, viewport) in pages.items():
                 if name in only:
                     shoot(browser, url, args.out / f"{name}.png", viewport)
