@@ -190,3 +190,11 @@ def test_trending_feed_and_untrusted_text_in_xml(client):
     titles = [e.find(ATOM + "title").text for e in root.findall(ATOM + "entry")]
     assert XSS_TITLE in titles
     assert client.get("/feeds/search.atom?q=").status_code == 400
+
+
+def test_a_query_of_filters_alone_is_not_said_to_match_only_by_meaning(client):
+    r = page(client, "/search?q=id%3A2606.13681+id%3A2606.13392")
+    assert {h.paper.key for h in r.context["results"].hits} == {"2606.13681", "2606.13392"}
+    assert r.context["meaning_only"] is False and "No paper contains these words" not in r.text
+    r = page(client, "/search?q=zzqxj+wvkpt+qqfzx")  # words no paper holds: the nearest by meaning, said so
+    assert r.context["meaning_only"] is True and "No paper contains these words" in r.text

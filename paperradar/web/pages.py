@@ -58,8 +58,10 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
         return render(request, "search.html", context, status=400)
     has_next = len(results.hits) > PAGE_SIZE and page < MAX_PAGE
     results = dataclasses.replace(results, hits=results.hits[:PAGE_SIZE])  # the cached one stays whole
-    # Semantic search always finds nearest neighbours; say so when no paper contains the words.
-    meaning_only = bool(results.hits) and not any(any(h.highlights.values()) for h in results.hits)
+    # Semantic search always finds nearest neighbours; say so when no paper contains the words (a query of
+    # filters alone, id: or has:code, has no words to contain).
+    meaning_only = (bool(results.hits) and parse_query(args.query).has_text
+                    and not any(any(h.highlights.values()) for h in results.hits))
     context.update(results=results, has_next=has_next, meaning_only=meaning_only,
                    suggestions=_suggestions(args) if meaning_only or not results.hits else [])
     return render(request, "search.html", context)
