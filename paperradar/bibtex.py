@@ -470,10 +470,16 @@ _SPECIAL = re.compile(r"[\\%&#$_~^{}]|-(?=-)")  # "-{}-" so that plain() does no
 _TYPE = re.compile(r"[A-Za-z][\w-]*")
 
 
-def _escape(value: str) -> str:
-    """A field value written for BibTeX: special characters escaped, except inside math ($\\pi^2$, \\(x\\)),
-    which BibTeX and LaTeX read as math: a formula whose braces pair up is written as it is."""
+MATH_FIELDS = ("title", "abstract")  # where a paper's text may hold LaTeX math
+
+
+def _escape(value: str, math: bool = False) -> str:
+    """A field value written for BibTeX: special characters escaped — except, with ``math`` (a title or an
+    abstract), inside formulas ($\\pi^2$, \\(x\\)), which BibTeX and LaTeX read as math: a formula whose
+    braces pair up is written as it is."""
     text = " ".join(value.split())
+    if not math:
+        return _escape_text(text)
     out, at = [], 0
     for start, end in segments(text):
         formula = text[start:end]
@@ -532,7 +538,7 @@ def format_entry(key: str, type: str, fields: dict[str, str]) -> str:
     for name, value in fields.items():
         if not _NAME.fullmatch(name):
             raise ValueError(f"not a usable BibTeX field name: {name!r}")
-        lines.append(f"  {name} = {{{_escape(str(value))}}},")
+        lines.append(f"  {name} = {{{_escape(str(value), math=name.lower() in MATH_FIELDS)}}},")
     if len(lines) > 1:
         lines[-1] = lines[-1][:-1]
     return "\n".join(lines) + "\n}"

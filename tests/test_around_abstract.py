@@ -102,9 +102,9 @@ def test_the_migration_derives_stored_papers_and_renumbers_only_those_with_facet
         assert new.max_seq() == 5
 
 
-@pytest.fixture
-def engine(tmp_path, embedder):
-    store = Store(tmp_path / "e.sqlite3")
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, embedder):
+    store = Store(tmp_path_factory.mktemp("facets") / "e.sqlite3")
     ingest(store, HFDailySource(path=str(HF_DAILY)))
     store.upsert_papers([
         arxiv("2606.90001", "Accepted to CVPR 2025", abstract="Diffusion models for video generation."),

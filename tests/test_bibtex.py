@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperradar.bibtex import Entry, Problem, cite_key, dumps, format_entry, identifiers, parse, plain
+from paperradar.bibtex import (
+    Entry,
+    Problem,
+    _balanced,  # noqa: PLC2701 - the rule the writer applies
+    cite_key,
+    dumps,
+    format_entry,
+    identifiers,
+    parse,
+    plain,
+)
+from paperradar.mathtext import segments
 
 # As arXiv's "Export BibTeX citation" gives it.
 ARXIV_EXPORT = """\
@@ -329,8 +340,15 @@ def test_round_trip(papers):
         assert (entry.type, entry.key) == ("misc", key)
         assert list(entry.fields) == ["title", "author", "abstract"]
         for name, value in fields.items():
-            assert plain(entry.fields[name]) == " ".join(value.split())
-        assert identifiers(entry)[2] == (" ".join(fields["title"].split()) or None)
+            text = " ".join(value.split())
+            formulas = [text[a:b] for a, b in segments(text)] if name in ("title", "abstract") else []
+            kept = [f for f in formulas if _balanced(f)]
+            if kept:  # a title's or abstract's formulas are written as LaTeX math, verbatim
+                assert all(f in entry.fields[name] for f in kept)
+            else:  # everything else is text, escaped on the way out and read back whole
+                assert plain(entry.fields[name]) == text
+        if not segments(" ".join(fields["title"].split())):
+            assert identifiers(entry)[2] == (" ".join(fields["title"].split()) or None)
 
 
 BIBTEXISH = st.lists(st.sampled_from(list("@{}()\"#=,%\\ \n\tak1") + [
@@ -415,3 +433,10 @@ def test_math_is_written_as_math_and_stays_out_of_keys():
     assert r"{$\pi^2$: squared \{circles\} at 100\% and a broken \$\textbackslash{}frac" in out
     (entry,), problems = bibtex.parse(out)
     assert not problems and entry.fields["title"].startswith(r"$\pi^2$: squared")
+
+
+def test_math_is_kept_only_where_a_paper_has_it():
+    # an author list such as "$0 and 0$" (found by test_round_trip) is text, not a formula
+    out = dumps([("k", "misc", {"author": "$0 and 0$", "title": "$0 and 0$"})])
+    (entry,), _ = parse(out)
+    assert plain(entry.fields["author"]) == "$0 and 0$" and entry.fields["title"] == "$0 and 0$"
