@@ -5,6 +5,8 @@ The web tests (API, pages, feeds, browser) all read this store; tests that write
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -46,25 +48,28 @@ EXTRA = [
 
 
 @pytest.fixture(scope="session")
-def web_data(tmp_path_factory) -> Path:
-    """A data directory with ~230 real papers (some with Hugging Face upvotes), fully indexed."""
+def web_data(tmp_path_factory, embedder) -> Path:
+    """A data directory with ~230 real papers (some with Hugging Face upvotes), fully indexed (with the
+    session's model: derived once, not once per fixture)."""
     data = tmp_path_factory.mktemp("webdata")
     store = Store(data / "paperradar.sqlite3")
     ingest(store, JSONLSource(str(CORPUS)))
     ingest(store, HFDailySource(path=str(HF_DAILY)))
     store.upsert_papers(EXTRA)
-    engine = SearchEngine(store)
+    engine = SearchEngine(store, embedder=embedder)
     engine.update()
     engine.close()
     store.close()
+    # the derived model where an engine made over this directory (or a copy) looks for it, hard-linked
+    shutil.copytree(tmp_path_factory.getbasetemp() / "models", data / "models", copy_function=os.link)
     return data
 
 
 @pytest.fixture(scope="session")
-def shared_engine(web_data):
+def shared_engine(web_data, embedder):
     """One loaded engine (model + indexes) for every app built over ``web_data``."""
     store = Store(web_data / "paperradar.sqlite3")
-    engine = SearchEngine(store)
+    engine = SearchEngine(store, embedder=embedder)
     engine.warm()
     yield engine
     engine.close()
@@ -77,7 +82,16 @@ def embedder(tmp_path_factory):
     directory: what the index tests build their own small engines with."""
     from paperradar.embed import Embedder
 
-    return Embedder.load(tmp_path_factory.getbasetemp() / "models")
+    # Derived once per machine (a file named by the source model's digest, so it never goes stale) in the
+    # user's cache, then hard-linked here: the quick tier does not spend 3 s deriving it on every run.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paperradar-tests" / "models"
+    models = tmp_path_factory.getbasetemp() / "models"
+    try:
+        Embedder.load(cache)
+        shutil.copytree(cache, models, copy_function=os.link)
+    except OSError:  # no writable home, or another file system: derive here
+        pass
+    return Embedder.load(models)
 
 
 @contextmanager

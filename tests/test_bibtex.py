@@ -273,6 +273,7 @@ def test_recovery_is_linear_on_hostile_input():
     assert time.perf_counter() - start < 5
 
 
+@pytest.mark.slow  # a 5 MB parse: the whole suite runs it
 def test_a_5_mb_file_with_10000_entries_parses_quickly():
     entry = ("@article{{key{i},\n  title = {{Graph {{Neural}} Networks for Schr{{\\\"o}}dinger Equations}},\n"
              "  author = {{Ada Lovelace and Grace Hopper and Alan Turing}},\n"
@@ -325,6 +326,7 @@ TRICKY = st.text(st.one_of(st.sampled_from(list("{}%#&\\~^_$-@\"'`=.,()\n\t\r \u
                            st.characters(exclude_categories=["Cs"])))
 
 
+@pytest.mark.slow  # a heavy property test: the whole suite runs it
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(TRICKY, st.lists(TRICKY.filter(str.strip), max_size=4), TRICKY), max_size=5))
 def test_round_trip(papers):

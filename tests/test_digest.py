@@ -382,6 +382,7 @@ def test_two_sender_threads_deliver_each_mail_once(open_digests, sink):
     assert d.subs.outbox_counts() == {"sent": 50}
 
 
+@pytest.mark.slow  # subprocesses: the whole suite runs it
 def test_two_sender_processes_deliver_each_mail_once(data, digests, sink):
     addresses = queue_digests(digests, 50)
     sink.overlap = 2
@@ -396,6 +397,7 @@ def test_two_sender_processes_deliver_each_mail_once(data, digests, sink):
     assert digests.subs.outbox_counts() == {"sent": 50}
 
 
+@pytest.mark.slow  # a subprocess: the whole suite runs it
 def test_a_sender_killed_mid_batch_is_finished_by_the_next_run(data, digests, sink):
     """kill -9 of `paperradar digest send` while the server holds its 10th message inside DATA, before
     the 250 (see MailSink.handle_DATA: a kill after the 250 and before the "sent" commit would duplicate that
