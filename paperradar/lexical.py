@@ -28,6 +28,8 @@ from pathlib import Path
 from .errors import PaperradarError
 from .models import parse_arxiv_id
 from .query import FieldTerm, Query
+from .shorthand import FILE as SHORTHAND_FILE
+from .shorthand import Shorthand
 from .vectors import IndexBusy, swap_directories
 
 try:
@@ -51,6 +53,10 @@ ID_BOOST = 10.0  # a free word that is an arXiv id puts that paper first
 MAX_TIE_FETCH = 10_000  # hits read at most to break ties at the cut-off by paper id
 TEXT_FIELDS = ("title", "abstract", "authors")
 OPEN_TRIES = 3  # opens of an index that a rebuild swapped meanwhile, before giving up
+# Weight of an acronym's expansion ("RAG" -> "retrieval augmented generation" as a phrase, and back) relative
+# to the word typed; a typo's correction weighs as the word itself (the word typed matches little or nothing).
+EXPANSION_WEIGHT = 0.5
+CORRECTION_WEIGHT = 1.0
 
 
 class IndexMismatch(PaperradarError):
@@ -200,9 +206,11 @@ class LexicalIndex:
     """
 
     def __init__(self, path: str | Path, boosts: Mapping[str, float] | None = None, *,
-                 heap_size: int = 64_000_000, threads: int = 1):
+                 heap_size: int = 64_000_000, threads: int = 1, shorthand: bool = True):
         _require_tantivy()
         self.path = Path(path)
+        self.expand = shorthand  # acronym expansion and typo correction at query time
+        self._shorthand: tuple[tuple[int, int] | None, Shorthand] | None = None
         self.boosts = self._boosts(boosts)
         self.heap_size = heap_size
         self.threads = threads
@@ -373,6 +381,8 @@ class LexicalIndex:
         self._reopen_if_swapped()
         self.meta = self._read_meta()  # another process may have moved the cursor since we opened
         if self.meta["last_seq"] == store.max_seq():
+            if not (self.path / SHORTHAND_FILE).exists():  # an index made before the tables existed
+                self._recount_shorthand(store, self.meta["last_seq"])
             return 0
         writer = self._writer()
         try:
@@ -387,6 +397,10 @@ class LexicalIndex:
                     "another database", hint=REBUILD_HINT)
             fresh = seq == 0 and self.count() == 0  # nothing to replace: skip the deletes
             total, done = top - seq, 0
+            # The shorthand tables are counted along, when they are as far as the index; else recounted.
+            tables = Shorthand() if fresh else Shorthand.load(self.path)
+            if tables is not None and tables.last_seq != seq:
+                tables = None
             while True:
                 papers = store.changed_since(seq, limit=batch)
                 if not papers:
@@ -397,6 +411,8 @@ class LexicalIndex:
                     if not fresh or paper.seq > top:
                         writer.delete_documents_by_term("id", paper.id)
                     writer.add_document(_document(paper))
+                    if tables is not None:
+                        tables.add(paper.title, paper.abstract)
                 writer.commit()
                 seq = papers[-1].seq
                 done += len(papers)
@@ -405,6 +421,11 @@ class LexicalIndex:
                 self._write_meta()
                 if progress:
                     progress(done, max(total, done))
+            if tables is None:
+                self._recount_shorthand(store, seq)
+            else:
+                tables.last_seq = seq
+                tables.save(self.path)
         except BaseException:
             writer.rollback()
             raise
@@ -412,6 +433,21 @@ class LexicalIndex:
             writer.wait_merging_threads()  # releases the lock
             self._index.reload()
         return done
+
+    def _recount_shorthand(self, store, upto: int, batch: int = 5000) -> None:
+        """Count the shorthand tables (see paperradar/shorthand.py) over the whole store again, as of
+        change ``upto``: an index whose tables are missing, or lag behind after a crash. A changed paper
+        counted by an incremental update counts twice until then (a rebuild recounts)."""
+        tables, seq = Shorthand(), 0
+        while True:
+            papers = store.changed_since(seq, limit=batch)
+            if not papers:
+                break
+            for paper in papers:
+                tables.add(paper.title, paper.abstract)
+            seq = papers[-1].seq
+        tables.last_seq = upto
+        tables.save(self.path)
 
     def rebuild(self, store, batch: int = 5000,
                 progress: Callable[[int, int], None] | None = None) -> int:
@@ -503,6 +539,102 @@ class LexicalIndex:
                       key=lambda r: (r[1] is None, -(r[1] or 0), r[0]))[:limit]
         return [(i, float(key) if ranked else 0.0) for i, key in rows]
 
+    @property
+    def shorthand(self) -> Shorthand:
+        """The shorthand tables beside the index (empty when there are none), read again when an update or
+        a rebuild wrote new ones."""
+        try:
+            st = (self.path / SHORTHAND_FILE).stat()
+            stamp: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+        cached = self._shorthand
+        if cached is None or cached[0] != stamp:
+            tables = (Shorthand.load(self.path) if stamp else None) or Shorthand()
+            self._shorthand = cached = (stamp, tables)
+        return cached[1]
+
+    def corrections(self, query: Query) -> dict[str, str]:
+        """Typo corrections of the query's free words, {word typed (lower case): word meant}: only words that
+        the index holds rarely or not at all (document frequency in any text field), see
+        :meth:`~paperradar.shorthand.Shorthand.correction`."""
+        if not self.expand or not query.terms:
+            return {}
+        self.open_or_create()
+        tables = self.shorthand
+        if not tables.vocab:
+            return {}
+        searcher = self._index.searcher()
+
+        def known(word: str) -> int:
+            n = 0
+            for f in TEXT_FIELDS:
+                tokens = analyze_field(f, word)
+                if tokens:
+                    n = max(n, min(searcher.doc_freq(f, t) for t in tokens))
+            return n
+
+        out: dict[str, str] = {}
+        for word in query.terms:
+            w = word.lower()
+            if w not in out:
+                right = tables.correction(w, known)
+                if right:
+                    out[w] = right
+        return out
+
+    def _shorthand_clauses(self, query: Query, boosts: dict[str, float]) -> list:
+        """Extra should clauses for the query's free words: each acronym's long form as a phrase (the one
+        the corpus uses most, or the one that goes with the other words of the query), each long form's
+        acronym, and each typo's correction."""
+        Q, Occur, schema = tantivy.Query, tantivy.Occur, self._schema
+        tables = self.shorthand
+        if not query.terms or not (tables.pairs or tables.vocab):
+            return []
+        searcher = self._index.searcher()
+        fields = [f for f in ("title", "abstract") if boosts[f] > 0]
+
+        def in_text(tokens: list[str], weight: float):
+            parts = [(Occur.Should, Q.boost_query(Q.term_query(schema, f, tokens[0]) if len(tokens) == 1
+                                                  else Q.phrase_query(schema, f, tokens), boosts[f] * weight))
+                     for f in fields]
+            return Q.boolean_query(parts) if parts else None
+
+        counts: dict = {}
+
+        def count(q) -> int:
+            return searcher.search(q, 1, count=True).count
+
+        def cooccurring(form: str, word: str) -> float:
+            tokens, other = analyze(form), analyze(word)
+            if not tokens or not other:
+                return 0.0
+            if form not in counts:
+                counts[form] = count(in_text(tokens, 1.0))
+            both = Q.boolean_query([(Occur.Must, in_text(tokens, 1.0)), (Occur.Must, in_text(other, 1.0))])
+            return count(both) / max(1, counts[form])
+
+        out = []
+        words = list(query.terms)
+        lowered = [w.lower() for w in words]
+        for i, word in enumerate(words):
+            if not tables.long_forms(word):
+                continue
+            context = [w for j, w in enumerate(words) if j != i and not tables.long_forms(w)]
+            form = tables.resolve(word, context[:4], cooccurring)
+            tokens = analyze(form) if form else []
+            if len(tokens) > 1 and not set(tokens) <= {t for w in lowered for t in _analyze_word(w)}:
+                out.append(in_text(tokens, EXPANSION_WEIGHT))
+        for _form, key in tables.acronyms_in(words):
+            tokens = analyze(key)
+            if tokens and key not in lowered:
+                out.append(in_text(tokens, EXPANSION_WEIGHT))
+        for right in self.corrections(query).values():
+            tokens = analyze(right)
+            if tokens:
+                out.append(in_text(tokens, CORRECTION_WEIGHT))
+        return [(Occur.Should, q) for q in out if q is not None]
+
     def _compile(self, query: Query, boosts: dict[str, float]):
         """The tantivy query for ``query``, and whether it ranks (has words) or only filters."""
         Q, Occur, schema = tantivy.Query, tantivy.Occur, self._schema
@@ -537,6 +669,8 @@ class LexicalIndex:
             if parsed:
                 should.append((Occur.Should, Q.boost_query(Q.term_query(schema, "ids", parsed[0].lower()),
                                                            ID_BOOST)))
+        if self.expand and should:
+            should.extend(self._shorthand_clauses(query, boosts))
         for phrase in query.phrases:
             clause = anywhere(phrase)
             if clause is not None:

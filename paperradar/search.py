@@ -18,6 +18,7 @@ from . import clock, rank, trending
 from .lexical import LexicalIndex, analyze_field, date_number, facet_terms
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
+from .shorthand import corrected_text
 from .store import Store, StoredPaper
 from .vectors import IndexBusy, IndexMismatch, VectorIndex, text_hash
 from .vectors import writing as vectors_writing
@@ -60,6 +61,7 @@ class Results:
     sort: str
     hits: list[Hit]
     took_ms: float
+    did_you_mean: str | None = None  # the query with its typos corrected, when it had some
 
 
 def _matches(p: StoredPaper, q: Query) -> bool:
@@ -137,7 +139,7 @@ class SearchEngine:
 
     def __init__(self, store: Store, index_dir: str | Path | None = None, *, embedder=None,
                  alpha: float = DEFAULT_ALPHA, fusion: str = "convex", boosts: dict | None = None,
-                 embed_threads: int | None = None):
+                 embed_threads: int | None = None, shorthand: bool = True):
         self.store = store
         self.embed_threads = embed_threads  # onnxruntime threads; a web worker uses 1 (no spinning)
         self.index_dir = Path(index_dir) if index_dir else store.path.parent / "index"
@@ -145,7 +147,8 @@ class SearchEngine:
         self.fusion = fusion
         self._embedder = embedder
         # Opened on first use, so that `paperradar index --rebuild` can replace a mismatched index.
-        self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts)
+        # shorthand: acronyms expanded both ways and typos corrected (paperradar/shorthand.py)
+        self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts, shorthand=shorthand)
         self._vectors: VectorIndex | None = None
         self._vectors_stamp: tuple[int, int] | None = None
         # A vector index that failed to load, by the stamp of its files: a corrupt index is reported on
@@ -377,12 +380,24 @@ class SearchEngine:
         lexical = self.lexical.search(q, limit=n) if mode != "dense" or not q.text else []
         if mode == "lexical" or not q.text.strip():
             return lexical[:limit]
-        dense = self._dense(q, n)
+        dense = self._dense(self._meant(q)[1] or q, n)  # the model sees the words meant, not the typos
         if mode == "dense":
             return dense[:limit]
         if self.fusion == "rrf":
             return rank.rrf([lexical, dense], limit=limit)
         return rank.convex(lexical, dense, alpha=self.alpha, limit=limit)
+
+    def _meant(self, q: Query) -> tuple[str | None, Query | None]:
+        """The query with its typos corrected (see paperradar/shorthand.py), as text and parsed; Nones
+        when it has none."""
+        fixes = self.lexical.corrections(q)
+        if not fixes:
+            return None, None
+        meant = corrected_text(q.raw, fixes)
+        try:
+            return meant, parse_query(meant)
+        except QueryError:  # one letter more can pass the length limit
+            return None, None
 
     def clear_query_cache(self) -> None:
         """Forget the cached query embeddings (a benchmark times queries with their embedding)."""
@@ -431,8 +446,10 @@ class SearchEngine:
 
             # An undated paper's age is unknown, not old: it goes last, whatever its votes.
             scored.sort(key=lambda ps: (not (ps[0].announced or ps[0].submitted), -score(ps[0]), ps[0].id))
-        hits = [Hit(p, s, self._highlights(p, q)) for p, s in scored[offset:want]]
-        return Results(text, mode, sort, hits, round(1000 * (time.perf_counter() - t), 2))
+        # A typo's correction is searched too (lexical.py): mark what it matched.
+        meant, shown = self._meant(q)
+        hits = [Hit(p, s, self._highlights(p, shown or q)) for p, s in scored[offset:want]]
+        return Results(text, mode, sort, hits, round(1000 * (time.perf_counter() - t), 2), did_you_mean=meant)
 
     @staticmethod
     def _highlights(p: StoredPaper, q: Query) -> dict[str, list[tuple[int, int]]]:
