@@ -41,7 +41,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 """
 
-OUR_SCRIPTS = {"/static/app.js", "/static/math.js", "/static/cite.js", "/static/katex/katex.min.js"}
+OUR_SCRIPTS = {"/static/app.js", "/static/math.js", "/static/cite.js", "/static/katex/katex.min.js",
+               "/static/suggest.js"}
 
 
 # -- the server and the browser -----------------------------------------------------------------------

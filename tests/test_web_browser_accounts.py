@@ -39,7 +39,8 @@ MARKUP = "2606.99001"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True,
          "has_touch": True}
 
-OUR_SCRIPTS = {"/static/app.js", "/static/math.js", "/static/cite.js", "/static/katex/katex.min.js"}
+OUR_SCRIPTS = {"/static/app.js", "/static/math.js", "/static/cite.js", "/static/katex/katex.min.js",
+               "/static/suggest.js"}
 
 
 @pytest.fixture(scope="module")

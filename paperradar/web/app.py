@@ -27,7 +27,7 @@ from ..errors import PaperradarError
 from ..jobs import Courier, Periodic
 from ..search import SearchEngine
 from ..store import Store
-from . import account, api, feeds, library, pages, security, status, subscribe
+from . import account, api, feeds, library, pages, security, status, subscribe, suggest
 from .deps import ResultCache, Services
 from .templating import render_error
 
@@ -107,6 +107,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
                    subscribe.api, library.api, feeds.router, api.health_router):
         app.include_router(router)
     app.include_router(status.router)
+    app.include_router(suggest.router)
     _install_error_handlers(app)
     # Middleware, innermost first; the last added sees the request first.
     app.add_middleware(security.RateLimiter, per_minute=settings.rate_limit)
