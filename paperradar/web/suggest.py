@@ -3,7 +3,8 @@
 The index (paperradar.suggest) is built once per worker, on the first request: inline on a small store,
 else in a background thread — until it is ready the answer is an empty list (the search box works without
 suggestions), marked ``X-Suggest-Ready: 0`` and not cached. It follows the store at most every
-CATCH_UP_EVERY seconds, from the request that finds it due (one indexed count when nothing changed).
+CATCH_UP_EVERY seconds, in a thread started by the request that finds it due (one indexed count when
+nothing changed).
 """
 
 from __future__ import annotations
@@ -40,24 +41,33 @@ class _Holder:
         except Exception:  # the search box works without suggestions: say so in the log, serve none
             log.exception("building the suggestion index")
 
+    def _catch_up(self) -> None:
+        try:
+            self.suggester.catch_up()
+        except Exception:
+            log.exception("suggestion index catch-up")
+
     def ready(self, store) -> bool:
         if self.suggester.ready:
             now = time.monotonic()
             if now - self.checked >= CATCH_UP_EVERY:
                 self.checked = now
-                try:
-                    self.suggester.catch_up()
-                except Exception:
-                    log.exception("suggestion index catch-up")
+                with _lock:
+                    # in a thread: a delta grown past MERGE_AT means a rebuild, too long for a request
+                    if self.building is None or not self.building.is_alive():
+                        self._start(self._catch_up)
             return True
         with _lock:
             if self.building is None:
                 if store.count() <= INLINE_BUILD_MAX:
                     self._build()
                     return self.suggester.ready
-                self.building = threading.Thread(target=self._build, name="suggest-build", daemon=True)
-                self.building.start()
+                self._start(self._build)
         return False
+
+    def _start(self, job) -> None:
+        self.building = threading.Thread(target=job, name="suggest-index", daemon=True)
+        self.building.start()
 
 
 def _holder(request: Request) -> _Holder:
