@@ -57,6 +57,7 @@ OPEN_TRIES = 3  # opens of an index that a rebuild swapped meanwhile, before giv
 # to the word typed; a typo's correction weighs as the word itself (the word typed matches little or nothing).
 EXPANSION_WEIGHT = 0.5
 CORRECTION_WEIGHT = 1.0
+CORRECTIONS_CACHE = 4096  # queries whose typo corrections are kept
 
 
 class IndexMismatch(PaperradarError):
@@ -211,6 +212,7 @@ class LexicalIndex:
         self.path = Path(path)
         self.expand = shorthand  # acronym expansion and typo correction at query time
         self._shorthand: tuple[tuple[int, int] | None, Shorthand] | None = None
+        self._corrections: dict[tuple, dict[str, str]] = {}
         self.boosts = self._boosts(boosts)
         self.heap_size = heap_size
         self.threads = threads
@@ -564,6 +566,12 @@ class LexicalIndex:
         tables = self.shorthand
         if not tables.vocab:
             return {}
+        # Asked for by the lexical query, the dense query and the result page: computed once per query
+        # and index version.
+        key = (query.terms, self.meta.get("last_seq"), self._shorthand[0] if self._shorthand else None)
+        cached = self._corrections.get(key)
+        if cached is not None:
+            return cached
         searcher = self._index.searcher()
 
         def known(word: str) -> int:
@@ -581,6 +589,9 @@ class LexicalIndex:
                 right = tables.correction(w, known)
                 if right:
                     out[w] = right
+        if len(self._corrections) >= CORRECTIONS_CACHE:
+            self._corrections.clear()
+        self._corrections[key] = out
         return out
 
     def _shorthand_clauses(self, query: Query, boosts: dict[str, float]) -> list:

@@ -27,6 +27,7 @@ FILE = "shorthand.json"
 FORMAT = 1
 MIN_PAIR = 2  # papers that must define "long form (ACRONYM)" before a query uses the pair
 MAX_LONG_WORDS = 8
+DOMINANT = 0.8  # an acronym whose most used long form has this share of its uses is not ambiguous
 # Typo correction: a word is corrected only when the index knows it from at most RARE papers, by a word
 # one edit away that at least CLEARLY times as many papers (and MIN_CORRECT at least) use.
 RARE = 2
@@ -38,6 +39,7 @@ MAX_WORD = 30
 _PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,11})\s*\)")
 _WORD = re.compile(r"[^\W\d_]+")  # letters only: the vocabulary of typo corrections
 _SPLIT = re.compile(r"[\s\-/]+")
+_ALNUM = re.compile(r"[^\W_]+")
 _BOUNDARY = re.compile(r"[.;:!?\(\)\[\]]\s")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -54,9 +56,9 @@ def acronym_key(token: str) -> str | None:
 
 
 def normalise(text: str) -> str:
-    """A long form as stored and compared: lower case, hyphens and slashes as spaces, single spaces, the
-    last word singular ("large language models" -> "large language model")."""
-    words = [w for w in _SPLIT.split(text.lower().strip(" ,.;:'\"")) if w]
+    """A long form as stored and compared: its runs of letters and digits (as the index's tokenizer splits
+    them), lower case, the last word singular ("large language models" -> "large language model")."""
+    words = _ALNUM.findall(text.lower())
     last = words[-1] if words else ""
     if len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is")):
         words[-1] = last[:-1]
@@ -66,10 +68,11 @@ def normalise(text: str) -> str:
 def _best_long_form(short: str, before: str) -> str | None:
     """The long form of ``short`` at the end of ``before``: the last words when their initials spell it
     ("proximal policy optimization (PPO)"), else Schwartz & Hearst's match, or None."""
-    letters = [c for c in short.lower() if c.isalpha()]
+    letters = [c for c in short.lower() if c.isalnum()]
     parts = [w for w in _SPLIT.split(before) if w]
-    if len(parts) >= len(letters) and [w[0].lower() for w in parts[-len(letters):]] == letters:
-        return " ".join(parts[-len(letters):])
+    tail = parts[-len(letters):] if len(parts) >= len(letters) else []
+    if all(c.isalpha() for c in letters) and tail and [w[0].lower() for w in tail] == letters:
+        return " ".join(tail)
     s, i = len(short) - 1, len(before) - 1
     while s >= 0:
         c = short[s].lower()
@@ -217,9 +220,10 @@ class Shorthand:
         forms = self.long_forms(word)
         if not forms:
             return None
-        if len(forms) == 1 or not context or cooccurring is None:
-            return forms[0][0]
         total = sum(n for _, n in forms)
+        # Counting co-occurrences costs index queries: only for an acronym with two real meanings.
+        if forms[0][1] >= DOMINANT * total or not context or cooccurring is None:
+            return forms[0][0]
         best, best_score = forms[0][0], -1.0
         for form, n in forms[:4]:
             score = 0.2 * n / total + sum(cooccurring(form, w) for w in context)

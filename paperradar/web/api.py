@@ -64,8 +64,11 @@ def search(request: Request, args: SearchArgs = Depends(search_args),
     with svc.bounded():
         results = svc.search(args.query, limit=limit, offset=offset, mode=args.mode, sort=args.sort)
     hits = [_readable(h.to_dict(), h.paper) for h in results.hits]
-    return JSONResponse({"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
-            "offset": offset, "took_ms": results.took_ms, "hits": hits})
+    body = {"query": results.query, "mode": results.mode, "sort": results.sort, "limit": limit,
+            "offset": offset, "took_ms": results.took_ms, "hits": hits}
+    if results.did_you_mean:  # the query with its typos corrected; its words were searched too
+        body["did_you_mean"] = results.did_you_mean
+    return JSONResponse(body)
 
 
 @router.get("/papers/{ref:path}/related", summary="Papers related to a paper")

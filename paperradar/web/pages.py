@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from .. import trending as trending_mod
 from ..query import QueryError, parse_query
+from ..shorthand import corrected_text
 from .deps import check_csrf, services
 from .params import MAX_OFFSET, PAGE_SIZE, SearchArgs, search_args
 from .templating import render
@@ -46,7 +47,7 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
                 page: int = Query(1, ge=1, le=MAX_PAGE)):
     svc = services(request)
     context = {"args": args, "page": page, "results": None, "error": None, "suggestions": [],
-               "meaning_only": False, "with_code": _with_code(args)}
+               "did_you_mean": None, "meaning_only": False, "with_code": _with_code(args)}
     if args.empty:
         return render(request, "search.html", context)
     try:
@@ -63,7 +64,8 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
     meaning_only = (bool(results.hits) and parse_query(args.query).has_text
                     and not any(any(h.highlights.values()) for h in results.hits))
     context.update(results=results, has_next=has_next, meaning_only=meaning_only,
-                   suggestions=_suggestions(args) if meaning_only or not results.hits else [])
+                   suggestions=_suggestions(args) if meaning_only or not results.hits else [],
+                   did_you_mean=_did_you_mean(args, results.did_you_mean))
     return render(request, "search.html", context)
 
 
@@ -82,6 +84,19 @@ def _with_code(args: SearchArgs) -> tuple[bool, str] | None:
         return None
     q = " ".join(HAS_CODE.sub(" ", args.q).split()) if on else f"{args.q.strip()} has:code".strip()
     return on, "/search?" + args.url_params(q=q)
+
+
+def _did_you_mean(args: SearchArgs, meant: str | None) -> tuple[str, str] | None:
+    """(corrected words, URL of their search) when the query had typos, the other settings kept. The
+    engine searched the correction already; the link searches it alone."""
+    if not meant:
+        return None
+    # A correction replaces whole words one for one: the words that differ are the corrections, and only
+    # the box's words (args.q) hold free words to correct.
+    fixes = {wrong: right for wrong, right in zip(args.query.lower().split(), meant.lower().split(),
+                                                  strict=False) if wrong != right}
+    q = corrected_text(args.q, fixes)
+    return (q, "/search?" + args.url_params(q=q)) if q != args.q else None
 
 
 def _suggestions(args: SearchArgs) -> list[tuple[str, str]]:
