@@ -35,7 +35,7 @@ from .urls import paper_path
 
 KINDS = ("title", "author", "category", "phrase")
 TITLE, AUTHOR, CATEGORY, PHRASE = range(4)
-KEY_BYTES = 48  # keys are truncated here; a longer prefix is checked against the full text afterwards
+KEY_BYTES = 32  # keys are cut here (most of the index's memory); a longer prefix is checked on the full text
 MAX_Q = 200
 MAX_LIMIT = 20
 PAGE = 5_000  # papers read from the store at a time
@@ -92,7 +92,7 @@ class Snapshot:
         self.kinds = np.array(kinds, dtype=np.uint8)[order]
         self.whole = np.array(whole, dtype=bool)[order]
         self.scores = np.array(scores, dtype=np.float32)[order]
-        self.refs = np.array(refs, dtype=np.int64)[order]
+        self.refs = np.array(refs, dtype=np.int32)[order]
         self.texts = texts
 
     def __len__(self) -> int:
@@ -362,7 +362,9 @@ class Suggester:
                 room -= 1
 
         def ranked(prefix: str, n: int, kinds: tuple[int, ...] | None = None) -> list:
-            b = prefix.encode()[:KEY_BYTES - 1]
+            b = prefix.encode()
+            if len(b) >= KEY_BYTES - 1:  # keys cut short match more than the prefix: take more, check each
+                b, n = b[:KEY_BYTES - 1], n * 10
             found = []
             for s in (base, delta):
                 if len(s):

@@ -52,6 +52,12 @@ def test_whole_text_prefix_finds_the_title_and_links_the_paper(sg):
     assert found[0].url == "/paper/2501.00100"
 
 
+def test_a_prefix_longer_than_the_stored_key_is_checked_on_the_full_title(sg):
+    title = "Graph neural networks for task 7"  # 32 bytes: longer than a stored key
+    assert texts(sg.suggest(title), "title") == [title]
+    assert texts(sg.suggest("graph neural networks for task 7 and more"), "title") == []
+
+
 def test_titles_rank_by_votes_and_recency(sg):
     assert texts(sg.suggest("attention"), "title") == ["Attention is all you need",
                                                        "Attention maps in old networks"]
