@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from _machine import describe
+from lexical_engines import make_queries
 
 from paperradar.query import parse_query
 from paperradar.search import SearchEngine
@@ -198,6 +199,21 @@ def main() -> None:
                 lex.expand = on
                 engine.clear_query_cache()
                 results[name][f"{mode} {'on' if on else 'off'}"] = score(engine, queries, mode)
+    # Latency on bench/search_speed.py's queries (2-4 consecutive title words), each query embedded afresh.
+    latency: dict = {}
+    plain = [" ".join(words) for _, words in make_queries(store, 200, seed=42)]
+    for mode in modes:
+        for on in (False, True):
+            lex.expand = on
+            times = []
+            for text in plain:
+                engine.clear_query_cache()
+                t = time.perf_counter()
+                engine.retrieve(text, mode=mode, limit=100)
+                times.append(1000 * (time.perf_counter() - t))
+            latency[f"{mode} {'on' if on else 'off'}"] = {
+                "p50_ms": round(statistics.median(times), 2),
+                "p99_ms": round(statistics.quantiles(times, n=100)[98], 2)}
     lex.expand = True
     false_dym = sum(1 for q, _ in sets["typo_clean"] if lex.corrections(parse_query(q)))
     fixed = sum(1 for q, _ in sets["typo"] if lex.corrections(parse_query(q)))
@@ -215,6 +231,7 @@ def main() -> None:
         "typo_queries_with_a_did_you_mean": round(fixed / max(1, len(sets["typo"])), 4),
         "clean_queries_with_a_did_you_mean": round(false_dym / max(1, len(sets["typo_clean"])), 4),
         "results": results,
+        "latency_search_speed_queries": latency,
         "machine": describe(),
     }
     engine.close()

@@ -53,10 +53,13 @@ ID_BOOST = 10.0  # a free word that is an arXiv id puts that paper first
 MAX_TIE_FETCH = 10_000  # hits read at most to break ties at the cut-off by paper id
 TEXT_FIELDS = ("title", "abstract", "authors")
 OPEN_TRIES = 3  # opens of an index that a rebuild swapped meanwhile, before giving up
-# Weight of an acronym's expansion ("RAG" -> "retrieval augmented generation" as a phrase, and back) relative
-# to the word typed; a typo's correction weighs as the word itself (the word typed matches little or nothing).
-EXPANSION_WEIGHT = 0.5
+# Weight of an acronym's expansion ("RAG" -> "retrieval augmented generation" as a phrase) and of a long
+# form's acronym, relative to the words typed; a typo's correction weighs as the word itself (the word typed
+# matches little or nothing). Measured in bench/results/shorthand.json and on SciFact.
+EXPANSION_WEIGHT = 0.3
+ACRONYM_WEIGHT = 0.5
 CORRECTION_WEIGHT = 1.0
+RARE_CORRECTION_WEIGHT = 0.5
 CORRECTIONS_CACHE = 4096  # queries whose typo corrections are kept
 
 
@@ -212,7 +215,7 @@ class LexicalIndex:
         self.path = Path(path)
         self.expand = shorthand  # acronym expansion and typo correction at query time
         self._shorthand: tuple[tuple[int, int] | None, Shorthand] | None = None
-        self._corrections: dict[tuple, dict[str, str]] = {}
+        self._corrections: dict[tuple, dict[str, tuple[str, int]]] = {}
         self.boosts = self._boosts(boosts)
         self.heap_size = heap_size
         self.threads = threads
@@ -560,6 +563,15 @@ class LexicalIndex:
         """Typo corrections of the query's free words, {word typed (lower case): word meant}: only words that
         the index holds rarely or not at all (document frequency in any text field), see
         :meth:`~paperradar.shorthand.Shorthand.correction`."""
+        return {w: right for w, (right, _) in self._typos(query).items()}
+
+    def corrections_of_absent_words(self, query: Query) -> dict[str, str]:
+        """The :meth:`corrections` of words no paper holds: only those are safe to search instead of the
+        word typed (a rare word may be a real one: "spores" is not "scores")."""
+        return {w: right for w, (right, df) in self._typos(query).items() if df == 0}
+
+    def _typos(self, query: Query) -> dict[str, tuple[str, int]]:
+        """{word typed (lower case): (word meant, papers that hold the word typed)}."""
         if not self.expand or not query.terms:
             return {}
         self.open_or_create()
@@ -573,6 +585,7 @@ class LexicalIndex:
         if cached is not None:
             return cached
         searcher = self._index.searcher()
+        seen: dict[str, int] = {}
 
         def known(word: str) -> int:
             n = 0
@@ -580,15 +593,16 @@ class LexicalIndex:
                 tokens = analyze_field(f, word)
                 if tokens:
                     n = max(n, min(searcher.doc_freq(f, t) for t in tokens))
+            seen[word] = n
             return n
 
-        out: dict[str, str] = {}
+        out: dict[str, tuple[str, int]] = {}
         for word in query.terms:
             w = word.lower()
             if w not in out:
                 right = tables.correction(w, known)
                 if right:
-                    out[w] = right
+                    out[w] = (right, seen.get(w, 0))
         if len(self._corrections) >= CORRECTIONS_CACHE:
             self._corrections.clear()
         self._corrections[key] = out
@@ -639,11 +653,11 @@ class LexicalIndex:
         for _form, key in tables.acronyms_in(words):
             tokens = analyze(key)
             if tokens and key not in lowered:
-                out.append(in_text(tokens, EXPANSION_WEIGHT))
-        for right in self.corrections(query).values():
+                out.append(in_text(tokens, ACRONYM_WEIGHT))
+        for right, df in self._typos(query).values():
             tokens = analyze(right)
-            if tokens:
-                out.append(in_text(tokens, CORRECTION_WEIGHT))
+            if tokens:  # a rare word may be a real one: its correction weighs less than an absent one's
+                out.append(in_text(tokens, CORRECTION_WEIGHT if df == 0 else RARE_CORRECTION_WEIGHT))
         return [(Occur.Should, q) for q in out if q is not None]
 
     def _compile(self, query: Query, boosts: dict[str, float]):

@@ -380,17 +380,18 @@ class SearchEngine:
         lexical = self.lexical.search(q, limit=n) if mode != "dense" or not q.text else []
         if mode == "lexical" or not q.text.strip():
             return lexical[:limit]
-        dense = self._dense(self._meant(q)[1] or q, n)  # the model sees the words meant, not the typos
+        # The model sees the words meant instead of words no paper holds (a rare word may be a real one).
+        dense = self._dense(self._meant(q, absent_only=True)[1] or q, n)
         if mode == "dense":
             return dense[:limit]
         if self.fusion == "rrf":
             return rank.rrf([lexical, dense], limit=limit)
         return rank.convex(lexical, dense, alpha=self.alpha, limit=limit)
 
-    def _meant(self, q: Query) -> tuple[str | None, Query | None]:
+    def _meant(self, q: Query, absent_only: bool = False) -> tuple[str | None, Query | None]:
         """The query with its typos corrected (see paperradar/shorthand.py), as text and parsed; Nones
-        when it has none."""
-        fixes = self.lexical.corrections(q)
+        when it has none. ``absent_only``: only the words no paper holds."""
+        fixes = self.lexical.corrections_of_absent_words(q) if absent_only else self.lexical.corrections(q)
         if not fixes:
             return None, None
         meant = corrected_text(q.raw, fixes)

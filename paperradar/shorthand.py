@@ -27,6 +27,7 @@ FILE = "shorthand.json"
 FORMAT = 1
 MIN_PAIR = 2  # papers that must define "long form (ACRONYM)" before a query uses the pair
 MAX_LONG_WORDS = 8
+LOWER_CASE_SHARE = 0.05  # see Shorthand.long_forms
 DOMINANT = 0.8  # an acronym whose most used long form has this share of its uses is not ambiguous
 # Typo correction: a word is corrected only when the index knows it from at most RARE papers, by a word
 # one edit away that at least CLEARLY times as many papers (and MIN_CORRECT at least) use.
@@ -69,10 +70,13 @@ def _best_long_form(short: str, before: str) -> str | None:
     """The long form of ``short`` at the end of ``before``: the last words when their initials spell it
     ("proximal policy optimization (PPO)"), else Schwartz & Hearst's match, or None."""
     letters = [c for c in short.lower() if c.isalnum()]
-    parts = [w for w in _SPLIT.split(before) if w]
+    # (word number, part) for each part of each word: "multi-modal" is two parts of one word
+    parts = [(i, p) for i, w in enumerate(before.split()) for p in _SPLIT.split(w) if p]
     tail = parts[-len(letters):] if len(parts) >= len(letters) else []
-    if all(c.isalpha() for c in letters) and tail and [w[0].lower() for w in tail] == letters:
-        return " ".join(tail)
+    if all(c.isalpha() for c in letters) and tail and [p[0].lower() for _, p in tail] == letters:
+        # a long form starts at a word's start: "multi-modal large language models (MLLMs)"
+        first = tail[0][0]
+        return " ".join(p for i, p in parts if i >= first)
     s, i = len(short) - 1, len(before) - 1
     while s >= 0:
         c = short[s].lower()
@@ -116,8 +120,8 @@ def mine_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def words_of(text: str) -> set[str]:
-    """The distinct words of a text the vocabulary counts (letters only, lower case, 3-30 letters)."""
-    return {w for w in _WORD.findall((text or "").lower()) if 3 <= len(w) <= MAX_WORD}
+    """The distinct words of a text the vocabulary counts (letters only, lower case, 2-30 letters)."""
+    return {w for w in _WORD.findall((text or "").lower()) if 2 <= len(w) <= MAX_WORD}
 
 
 def edits1(word: str) -> set[str]:
@@ -181,11 +185,20 @@ class Shorthand:
 
     # -- acronyms --------------------------------------------------------------------------------------
     def long_forms(self, word: str) -> list[tuple[str, int]]:
-        """The long forms ``word`` abbreviates in this corpus, (form, papers), most used first."""
-        forms = self.pairs.get(word.lower())
+        """The long forms ``word`` abbreviates in this corpus, (form, papers), most used first. A word typed
+        in lower case counts as an acronym only when the corpus writes it mostly as one ("rag" yes,
+        "are" or "age" no: ARE and AGE are defined a few times, the words are everywhere)."""
+        key = word.lower()
+        forms = self.pairs.get(key)
         if not forms:
             return []
-        return sorted(((f, n) for f, n in forms.items() if n >= MIN_PAIR), key=lambda fn: (-fn[1], fn[0]))
+        out = sorted(((f, n) for f, n in forms.items() if n >= MIN_PAIR), key=lambda fn: (-fn[1], fn[0]))
+        if out and sum(c.isupper() for c in word) < 2 and not self._mostly_acronym(key, out):
+            return []
+        return out
+
+    def _mostly_acronym(self, key: str, forms: list[tuple[str, int]]) -> bool:
+        return sum(n for _, n in forms) >= LOWER_CASE_SHARE * self.vocab.get(key, 0)
 
     @property
     def longs(self) -> dict[str, dict[str, int]]:
@@ -207,8 +220,10 @@ class Shorthand:
             for j in range(min(len(seq), i + MAX_LONG_WORDS), i + 1, -1):
                 form = " ".join(seq[i:j])
                 if form in longs:
-                    key = max(longs[form].items(), key=lambda kn: (kn[1], kn[0]))[0]
-                    out.append((form, key))
+                    key, n = max(longs[form].items(), key=lambda kn: (kn[1], kn[0]))
+                    # the acronym is searched as a word: not one that is mostly a word ("or", odds ratio)
+                    if self._mostly_acronym(key, [(form, n)]):
+                        out.append((form, key))
                     break
         return out
 

@@ -75,6 +75,8 @@ def test_pairs_are_mined_from_the_text_itself():
         ("ppo", "proximal policy optimization")]
     assert mine_pairs("Bidirectional Encoder Representations from Transformers (BERT)") == [
         ("bert", "bidirectional encoder representations from transformer")]
+    assert mine_pairs("multi-modal large language models (MLLMs)") == [
+        ("mllm", "multi modal large language model")]
     # not acronyms, or no long form before them
     assert mine_pairs("the results (see Table 1) are (a) fine (ok) and text-to-image (T2I)") == []
 
@@ -138,6 +140,9 @@ def test_typos_are_corrected_only_when_the_word_is_rare_or_absent(engine):
     assert lex.corrections(parse_query("transfromer language")) == {"transfromer": "transformer"}
     assert lex.corrections(parse_query("transformer language")) == {}  # frequent: never corrected
     assert lex.corrections(parse_query("rag")) == {}  # an acronym is not a typo
+    # "transfromer" is in one paper: corrected, but only a word no paper holds goes to the model instead
+    assert lex.corrections_of_absent_words(parse_query("transfromer")) == {}
+    assert lex.corrections_of_absent_words(parse_query("trnasformer")) == {"trnasformer": "transformer"}
     found = ids(engine, "transfromer")
     assert found[0] == "2403.00060"  # the paper with the very word typed first
     assert len(found) > 40  # and the transformer papers too
@@ -150,6 +155,12 @@ def test_typos_are_corrected_only_when_the_word_is_rare_or_absent(engine):
 def test_the_correction_is_one_edit_away():
     assert "transformer" in edits1("transfromer") and "diffusion" in edits1("difusion")
     assert "transformer" not in edits1("trnsfrmer")
+    # a word in lower case is an acronym only where the corpus writes it mostly as one
+    tables = Shorthand(pairs={"are": {"au rich element": 3}, "rag": {"retrieval augmented generation": 3}},
+                       vocab={"are": 500, "rag": 5})
+    assert tables.long_forms("are") == [] and tables.long_forms("ARE") == [("au rich element", 3)]
+    assert tables.long_forms("rag") == [("retrieval augmented generation", 3)]
+    assert tables.acronyms_in(["au", "rich", "elements"]) == []  # "are" is searched as a word: no
     assert corrected_text('Transfromer "transfromer" ti:transfromer', {"transfromer": "transformer"}) == (
         'transformer "transformer" ti:transfromer')
     tables = Shorthand(vocab={"language": 50, "languages": 30, "langauge": 1})
