@@ -646,7 +646,11 @@ class LexicalIndex:
             if not tables.long_forms(word):
                 continue
             context = [w for j, w in enumerate(words) if j != i and not tables.long_forms(w)]
-            form = tables.resolve(word, context[:4], cooccurring)
+            # The two rarest other words tell the meaning best, and bound the count queries it costs.
+            rarity = {w: min((searcher.doc_freq("abstract", t) for t in _analyze_word(w)), default=0)
+                      for w in context}
+            context = sorted((w for w in context if rarity[w] > 0), key=lambda w: (rarity[w], w))[:2]
+            form = tables.resolve(word, context, cooccurring)
             tokens = analyze(form) if form else []
             if len(tokens) > 1 and not set(tokens) <= {t for w in lowered for t in _analyze_word(w)}:
                 out.append(in_text(tokens, EXPANSION_WEIGHT))

@@ -28,7 +28,7 @@ FORMAT = 1
 MIN_PAIR = 2  # papers that must define "long form (ACRONYM)" before a query uses the pair
 MAX_LONG_WORDS = 8
 LOWER_CASE_SHARE = 0.05  # see Shorthand.long_forms
-DOMINANT = 0.8  # an acronym whose most used long form has this share of its uses is not ambiguous
+MIN_SHARE = 0.02  # a long form with a smaller share of its acronym's uses is not one of its meanings
 # Typo correction: a word is corrected only when the index knows it from at most RARE papers, by a word
 # one edit away that at least CLEARLY times as many papers (and MIN_CORRECT at least) use.
 RARE = 2
@@ -236,11 +236,14 @@ class Shorthand:
         if not forms:
             return None
         total = sum(n for _, n in forms)
-        # Counting co-occurrences costs index queries: only for an acronym with two real meanings.
-        if forms[0][1] >= DOMINANT * total or not context or cooccurring is None:
+        # Counting co-occurrences costs index queries: only among the meanings of some weight (SAM: segment
+        # anything model 255, sharpness aware minimization 11; LLM's 12 "large scale language models"
+        # next to 13,895 "large language models" are the same thing).
+        meanings = [(form, n) for form, n in forms[:3] if n >= MIN_SHARE * total]
+        if len(meanings) < 2 or not context or cooccurring is None:
             return forms[0][0]
         best, best_score = forms[0][0], -1.0
-        for form, n in forms[:4]:
+        for form, n in meanings:
             score = 0.2 * n / total + sum(cooccurring(form, w) for w in context)
             if score > best_score:
                 best, best_score = form, score
