@@ -20,8 +20,7 @@
     list.setAttribute("aria-label", "Suggestions");
     list.hidden = true;
     status.className = "visually-hidden";
-    status.setAttribute("role", "status");
-    status.setAttribute("aria-live", "polite");
+    status.setAttribute("aria-live", "polite");  // a live region, not role=status: pages have their own
     form.classList.add("has-suggest");
     input.insertAdjacentElement("afterend", list);
     form.appendChild(status);
