@@ -104,6 +104,9 @@ class Digest:
         return f"paperradar {self.day}: {n} paper{'' if n == 1 else 's'} for you"
 
 
+_ASK = object()  # Digests.due: look the arXiv listing up now
+
+
 class Digests:
     """The digest service over a store and a search engine, with the settings' mail and secret."""
 
@@ -230,7 +233,7 @@ class Digests:
         slot = dt.datetime.combine(local.date(), dt.time(sub.hour), tzinfo=zone).astimezone(dt.UTC)
         return local.date().isoformat(), slot
 
-    def due(self, sub: Subscriber, now: dt.datetime) -> str | None:
+    def due(self, sub: Subscriber, now: dt.datetime, listings_in: bool | None | object = _ASK) -> str | None:
         """The local day whose digest is due now, or None: the day's hour has come, the day has no digest
         yet, and the subscription was confirmed before that hour (the first digest is the next one)."""
         day, slot = self.local_day(sub, now)
@@ -240,7 +243,9 @@ class Digests:
             return None
         # The order of a day is sync, index, digests: wait (a while) for the morning's arXiv listing.
         wait = dt.timedelta(minutes=self.settings.digest_wait_min)
-        if now < slot + wait and sync.listings_in(self.store, now) is False:
+        if listings_in is _ASK:  # compose_due works it out once per run, not once per subscriber
+            listings_in = sync.listings_in(self.store, now)
+        if now < slot + wait and listings_in is False:
             return None
         return day
 
@@ -327,8 +332,9 @@ class Digests:
         now = utc(now)
         queued = 0
         shared: dict = {}
+        listings = sync.listings_in(self.store, now)
         for sub in self.subs.active():
-            day = self.due(sub, now)
+            day = self.due(sub, now, listings)
             if day is None or self.subs.has_mail(sub.id, "digest", day):
                 continue
             digest = self.compose(sub, now, day, shared=shared)
