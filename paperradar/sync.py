@@ -207,8 +207,8 @@ class ArxivFeed(Feed):
 
     name = "arxiv"
 
-    def sets(self, store: Store) -> list[str]:
-        return [oai_set(c) for c in followed_categories(store, self.settings)]
+    def sets(self, store: Store, remember: bool = False) -> list[str]:
+        return [oai_set(c) for c in followed_categories(store, self.settings, remember)]
 
     def pending(self, store: Store, now: dt.datetime) -> str | None:
         if any(store.get_state(self._key(s)) is None for s in self.sets(store)):
@@ -240,7 +240,7 @@ class ArxivFeed(Feed):
         first = (now - dt.timedelta(days=self.settings.sync_first_days)).date().isoformat()
         client = self.client_factory(MIN_INTERVAL)
         try:
-            for set_spec in self.sets(store):
+            for set_spec in self.sets(store, remember=True):
                 state = store.get_state(self._key(set_spec))
                 start = since if since else (None if state else first)
                 source = OAISource(set_spec=set_spec, from_date=start, state=state, client=client,
@@ -295,9 +295,9 @@ class HFFeed(Feed):
         run.note = f"days {days[0]} to {days[-1]}" if days else ""
 
 
-def followed_categories(store: Store, settings: Settings) -> list[str]:
+def followed_categories(store: Store, settings: Settings, remember: bool = False) -> list[str]:
     """The categories (or OAI sets) followed: the setting, else the main primary categories of the store's
-    papers (worked out once and remembered), else the defaults on an empty store."""
+    papers (remembered by the first harvest, ``remember``), else the defaults on an empty store."""
     configured = [c.strip() for c in settings.sync_categories.replace(";", ",").split(",") if c.strip()]
     if configured:
         return configured
@@ -310,7 +310,8 @@ def followed_categories(store: Store, settings: Settings) -> list[str]:
               if n >= MIN_SHARE * total][:MAX_FOLLOWED]
     if not chosen:
         return list(DEFAULT_CATEGORIES)
-    store.set_state("sync:categories", {"categories": chosen})
+    if remember:  # a harvest fixes the choice; reading it (the status page, a due check) writes nothing
+        store.set_state("sync:categories", {"categories": chosen})
     return chosen
 
 
