@@ -670,10 +670,14 @@ def digest_preview(ctx, email, at, as_html) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_context
 def digest_status(ctx, as_json) -> None:
-    """Subscribers by status and the outbox by status (queued, sending, sent, failed)."""
+    """Subscribers by status, the mail and chat outboxes by status (queued, sending, sent, failed), and the
+    chat destinations by status (ok, failing)."""
     with _open_store(ctx) as store:
         subs = store.subscriptions
         report = {"subscribers": subs.count_by_status(), "outbox": subs.outbox_counts()}
+        destinations = subs.destination_counts()
+        if destinations:  # only where someone has one
+            report.update({"chat destinations": destinations, "chat outbox": subs.chat_counts()})
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -75,6 +75,10 @@ class Settings:
                                                       "and feeds starts with it (never the Host header).")
     digest_wait_min: int = _setting(120, "Minutes a digest may wait past its hour for that morning's arXiv "
                                          "listings to be synced; after that it goes, saying what is missing.")
+    webhook_timeout_s: int = _setting(10, "Seconds a chat destination (Slack, Discord, a webhook) has to "
+                                          "answer one post of a digest before it is retried later.")
+    webhook_private_hosts: bool = _setting(False, "Let users add chat destinations and webhooks on this "
+                                                  "server's own network (loopback, private addresses).")
     # -- keeping current (paperradar sync; `serve` runs it on a schedule)
     sync_interval_min: int = _setting(60, "Minutes between the sync runs `serve` makes in-process (sync, "
                                           "then index, then due digests); 0: no schedule (run `paperradar "

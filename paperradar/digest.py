@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import mail, sync, trending
+from . import mail, notify, sync, trending
 from .clock import stamp, utc
 from .config import Settings
 from .errors import PaperradarError, RateLimited
@@ -116,6 +116,7 @@ class Digests:
         self.engine = engine
         self.settings = settings
         self.mail = mail.MailSettings.from_settings(settings)
+        self.chats = notify.Chats(store, settings, self.mail.base_url)
 
     # -- links ------------------------------------------------------------------------------------------
     def token(self, purpose: str, sub: Subscriber, expires: int = 0) -> str:
@@ -339,9 +340,14 @@ class Digests:
                 continue
             digest = self.compose(sub, now, day, shared=shared)
             message_id, message = self.message(digest, now)
-            if self.subs.enqueue(sub.id, "digest", day, sub.email, message_id, message, stamp(now),
-                                 digest_cursor=(day, digest.listing_day)):
-                queued += 1
+            chats = self.chats.prepare(digest)
+            # the mail, the chat messages and the cursor: all or nothing (a second composer at the same time
+            # inserts nothing, and queues no chat message either)
+            with self.store.transaction():
+                if self.subs.enqueue(sub.id, "digest", day, sub.email, message_id, message, stamp(now),
+                                     digest_cursor=(day, digest.listing_day)):
+                    queued += 1
+                    self.chats.enqueue(chats, day, now)
         return queued
 
     # -- sending ------------------------------------------------------------------------------------------
@@ -406,7 +412,11 @@ class Digests:
                 conn.close()
         return counts
 
+    def send_chats(self, now: dt.datetime | None = None) -> dict[str, int]:
+        """Post the chat messages that are due (paperradar.notify); counts of chat_sent / chat_retry ..."""
+        return self.chats.send_due(self.worker_id(), self._alive, now)
+
     def run(self, now: dt.datetime | None = None) -> dict[str, int]:
-        """What `paperradar digest send` does: compose what is due, then deliver the outbox."""
+        """What `paperradar digest send` does: compose what is due, then deliver the outbox, mail and chat."""
         queued = self.compose_due(now)
-        return {"composed": queued, **self.send_due(now)}
+        return {"composed": queued, **self.send_due(now), **self.send_chats(now)}

@@ -38,6 +38,9 @@ BASE_URL = "http://localhost:8000"
 PAPERRADAR = [sys.executable, "-c", "from paperradar.cli import main; main()"]
 MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 
+# what run() adds for chat destinations (tests/test_webhooks.py): nothing here, where nobody has one
+NO_CHAT = {"chat_sent": 0, "chat_retry": 0, "chat_failed": 0, "chat_failing": 0, "chat_requeued": 0}
+
 
 @pytest.fixture
 def sink():
@@ -261,7 +264,7 @@ def test_smtp_down_then_up_delivers_once_after_the_backoff(digests, sink):
     sid = add_active(d, "ada@example.org", MORNING - 3 * DAY)
     sink.down()
     assert d.run(MORNING) == {"composed": 1, "sent": 0, "retry": 1, "failed": 0, "bouncing": 0,
-                              "requeued": 0}
+                              "requeued": 0, **NO_CHAT}
     ((_, _, kind, day, status, attempts, error),) = d.subs.mails(sid)
     assert (kind, day, status, attempts) == ("digest", "2026-06-11", "queued", 1)
     assert "cannot reach the SMTP server" in error
@@ -288,7 +291,7 @@ def test_a_transient_refusal_delays_one_recipient_only(digests, sink):
         add_active(d, f"{name}@example.org", MORNING - 3 * DAY)
     sink.replies["bob@example.org"] = "451 4.2.0 mailbox busy, try later"
     assert d.run(MORNING) == {"composed": 3, "sent": 2, "retry": 1, "failed": 0, "bouncing": 0,
-                              "requeued": 0}
+                              "requeued": 0, **NO_CHAT}
     del sink.replies["bob@example.org"]
     assert d.run(MORNING + dt.timedelta(minutes=2))["sent"] == 1
     assert [len(sink.to(f"{n}@example.org")) for n in ("ada", "bob", "cy")] == [1, 1, 1]

@@ -368,4 +368,44 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] =
         """,
     ),
     ("derive around the abstract", derive_existing),
+    (
+        "chat destinations",
+        """
+        -- Where a subscriber's digest also goes besides e-mail: a chat service or webhook, as an apprise URL
+        -- (paperradar.notify). The URL holds the service's token: it is shown back only as `label`, its
+        -- redacted form. status: ok | failing (failures in a row over a day: the owner is told).
+        CREATE TABLE destinations (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            service TEXT NOT NULL,              -- slack | discord | matrix | teams | json
+            url TEXT NOT NULL,
+            label TEXT NOT NULL,
+            created TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'ok',
+            failures INTEGER NOT NULL DEFAULT 0,    -- failed attempts in a row
+            failing_since TEXT,                     -- the first of them
+            last_error TEXT,
+            last_success TEXT,
+            UNIQUE (subscriber_id, url)
+        );
+        -- Every chat message, composed once and posted at most once per (destination, day), like `outbox`.
+        CREATE TABLE chat_outbox (
+            id INTEGER PRIMARY KEY,
+            destination_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+            day TEXT NOT NULL,
+            delivery_id TEXT NOT NULL UNIQUE,   -- sent along where the service allows (generic webhooks)
+            message TEXT NOT NULL,              -- JSON {"title", "body", "format", "digest"}
+            status TEXT NOT NULL DEFAULT 'queued',  -- queued | sending | sent | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_at TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (destination_id, day)
+        );
+        CREATE INDEX chat_outbox_due ON chat_outbox(status, next_attempt);
+        """,
+    ),
 ]

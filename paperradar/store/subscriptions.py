@@ -41,6 +41,37 @@ class OutboxMail:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Destination:
+    """A chat service or webhook a subscriber's digest also goes to (paperradar.notify)."""
+
+    id: int
+    subscriber_id: int
+    service: str
+    url: str  # the apprise URL, token included: never shown; ``label`` is its redacted form
+    label: str
+    created: str
+    status: str  # ok | failing
+    failures: int
+    failing_since: str | None
+    last_error: str | None
+    last_success: str | None
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    id: int
+    destination_id: int
+    day: str
+    delivery_id: str
+    message: str  # JSON {"title", "body", "format", "digest"}
+    attempts: int
+    service: str
+    url: str
+
+
+_DEST_COLUMNS = ("id, subscriber_id, service, url, label, created, status, failures, failing_since, "
+                 "last_error, last_success")
 _SUB_COLUMNS = ("id, email, status, trending, max_papers, hour, tz, nonce, created, confirmed, "
                 "last_digest_day, last_listing_day, bounces")
 
@@ -225,4 +256,123 @@ class SubscriptionStore:
         if sid is not None:
             q += " WHERE subscriber_id = ?"
             args = (sid,)
+        return self.store._r.execute(q + " ORDER BY id", args).fetchall()
+
+    # -- chat destinations and their outbox (paperradar.notify) ---------------------------------------------
+    def destinations(self, sid: int) -> list[Destination]:
+        return [Destination(*r) for r in self.store._r.execute(
+            f"SELECT {_DEST_COLUMNS} FROM destinations WHERE subscriber_id = ? ORDER BY id", (sid,))]
+
+    def destination(self, did: int) -> Destination | None:
+        row = self.store._r.execute(f"SELECT {_DEST_COLUMNS} FROM destinations WHERE id = ?",
+                                    (did,)).fetchone()
+        return Destination(*row) if row else None
+
+    def add_destination(self, sid: int, service: str, url: str, label: str, now: str) -> Destination | None:
+        """None if the subscriber has this URL already."""
+        with self.store.transaction():
+            cur = self.db.execute("INSERT OR IGNORE INTO destinations(subscriber_id, service, url, label, "
+                                  "created) VALUES (?, ?, ?, ?, ?)", (sid, service, url, label, now))
+            return self.destination(cur.lastrowid) if cur.rowcount else None
+
+    def remove_destination(self, sid: int, did: int) -> bool:
+        with self.store.transaction():
+            return self.db.execute("DELETE FROM destinations WHERE id = ? AND subscriber_id = ?",
+                                   (did, sid)).rowcount == 1
+
+    def resume_destination(self, sid: int, did: int) -> bool:
+        """A failing destination the owner says is fixed: it gets the next digest again."""
+        with self.store.transaction():
+            return self.db.execute("UPDATE destinations SET status = 'ok', failures = 0, "
+                                   "failing_since = NULL WHERE id = ? AND subscriber_id = ?",
+                                   (did, sid)).rowcount == 1
+
+    def enqueue_chat(self, did: int, day: str, delivery_id: str, message: str, now: str) -> bool:
+        """Queue a composed chat message; False if (destination, day) has one already. Run it in the
+        transaction that queues the subscriber's mail and moves their digest cursor."""
+        with self.store.transaction():
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO chat_outbox(destination_id, day, delivery_id, message, next_attempt, "
+                "created) VALUES (?, ?, ?, ?, ?, ?)", (did, day, delivery_id, message, now, now))
+        return cur.rowcount == 1
+
+    def requeue_abandoned_chat(self, now: str, lease_before: str, alive) -> int:
+        """As requeue_abandoned, for chat messages whose sender died mid-post."""
+        with self.store.transaction():
+            rows = self.db.execute("SELECT id, claimed_by, claimed_at FROM chat_outbox "
+                                   "WHERE status = 'sending'").fetchall()
+            dead = [i for i, who, at in rows if at < lease_before or not alive(who)]
+            self.db.executemany("UPDATE chat_outbox SET status = 'queued', next_attempt = ?, "
+                                "claimed_by = NULL WHERE id = ? AND status = 'sending'",
+                                [(now, i) for i in dead])
+        return len(dead)
+
+    def claim_chat(self, worker: str, now: str) -> ChatMessage | None:
+        """Take the next due chat message for posting (status 'sending'), or None: one UPDATE ... RETURNING,
+        so two senders never take the same one."""
+        with self.store.transaction():
+            row = self.db.execute(
+                "UPDATE chat_outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, "
+                "attempts = attempts + 1 "
+                "WHERE id = (SELECT o.id FROM chat_outbox o JOIN destinations d ON d.id = o.destination_id "
+                "JOIN subscribers s ON s.id = d.subscriber_id "
+                "WHERE o.status = 'queued' AND o.next_attempt <= ? AND s.status = 'active' "
+                "AND d.status = 'ok' ORDER BY o.next_attempt, o.id LIMIT 1) "
+                "RETURNING id, destination_id, day, delivery_id, message, attempts", (worker, now, now)
+            ).fetchone()
+            if row is None:
+                return None
+            service, url = self.db.execute("SELECT service, url FROM destinations WHERE id = ?",
+                                           (row[1],)).fetchone()
+        return ChatMessage(*row, service=service, url=url)
+
+    def mark_chat_sent(self, mid: int, now: str) -> None:
+        with self.store.transaction():
+            self.db.execute("UPDATE chat_outbox SET status = 'sent', sent_at = ?, claimed_by = NULL, "
+                            "last_error = NULL WHERE id = ?", (now, mid))
+            self.db.execute("UPDATE destinations SET status = 'ok', failures = 0, failing_since = NULL, "
+                            "last_success = ? "
+                            "WHERE id = (SELECT destination_id FROM chat_outbox WHERE id = ?)",
+                            (now, mid))
+
+    def mark_chat_failure(self, mid: int, error: str, now: str, *, next_attempt: str | None, fail_limit: int,
+                          failing_after: str) -> bool:
+        """A failed post: queued again for ``next_attempt``, or given up (None). Either counts against the
+        destination, which is marked failing — its queued messages given up, no new ones composed — after
+        ``fail_limit`` failures in a row of which the first was before ``failing_after``. Returns True if
+        it is now failing."""
+        error = error[:500]
+        with self.store.transaction():
+            if next_attempt is None:
+                self.db.execute("UPDATE chat_outbox SET status = 'failed', claimed_by = NULL, last_error = ? "
+                                "WHERE id = ?", (error, mid))
+            else:
+                self.db.execute("UPDATE chat_outbox SET status = 'queued', claimed_by = NULL, "
+                                "last_error = ?, next_attempt = ? WHERE id = ?", (error, next_attempt, mid))
+            did, failures, since = self.db.execute(
+                "UPDATE destinations SET failures = failures + 1, "
+                "failing_since = coalesce(failing_since, ?), last_error = ? "
+                "WHERE id = (SELECT destination_id FROM chat_outbox WHERE id = ?) "
+                "RETURNING id, failures, failing_since", (now, error, mid)).fetchone()
+            if failures >= fail_limit and since <= failing_after:
+                self.db.execute("UPDATE destinations SET status = 'failing' WHERE id = ?", (did,))
+                self.db.execute("UPDATE chat_outbox SET status = 'failed', last_error = 'given up: the "
+                                "destination is failing' WHERE destination_id = ? AND status = 'queued'",
+                                (did,))
+                return True
+        return False
+
+    def chat_counts(self) -> dict[str, int]:
+        return dict(self.store._r.execute("SELECT status, count(*) FROM chat_outbox GROUP BY status"))
+
+    def destination_counts(self) -> dict[str, int]:
+        return dict(self.store._r.execute("SELECT status, count(*) FROM destinations GROUP BY status"))
+
+    def chat_messages(self, did: int | None = None) -> list[tuple]:
+        """(id, destination, day, status, attempts, last_error) of chat messages (operators, tests)."""
+        q = "SELECT id, destination_id, day, status, attempts, last_error FROM chat_outbox"
+        args: tuple = ()
+        if did is not None:
+            q += " WHERE destination_id = ?"
+            args = (did,)
         return self.store._r.execute(q + " ORDER BY id", args).fetchall()

@@ -13,6 +13,7 @@ from ..accounts import SignInError
 from ..digest import MAX_PAPERS, SubscribeError
 from ..errors import RateLimited
 from ..mail import MailNotConfigured, canonical_address
+from ..notify import DestinationError
 from ..query import QueryError
 from ..store import User
 from .deps import SESSION_COOKIE, accounts, check_csrf, client_address, current_user, digests, library, secure
@@ -83,12 +84,15 @@ def signout(request: Request, csrf_token: str = Form("", max_length=200)):
 
 # -- settings ----------------------------------------------------------------------------------------------
 def _settings_page(request: Request, user: User, *, values: dict | None = None, error: str | None = None,
-                   saved: bool = False, status: int = 200):
+                   saved: bool = False, status: int = 200, destination_error: str | None = None,
+                   destination_url: str = ""):
     sub = digests(request).subs.by_email(user.email)
     values = values or (form_of(sub) if sub else form(user.email))
     return render(request, "settings.html", {
         "me": user, "sub": sub, "form": values, "error": error, "saved": saved, "zones": ZONES,
-        "max_papers_limit": MAX_PAPERS, "tags": library(request).tags(user)}, status=status)
+        "max_papers_limit": MAX_PAPERS, "tags": library(request).tags(user),
+        "destinations": digests(request).subs.destinations(sub.id) if sub else [],
+        "destination_error": destination_error, "destination_url": destination_url}, status=status)
 
 
 @router.get("/settings")
@@ -126,6 +130,44 @@ def settings_digest_stop(request: Request, csrf_token: str = Form("", max_length
         return to_sign_in(request)
     digests(request).stop(user.email)
     return RedirectResponse("/settings?saved=1", status_code=303)
+
+
+# -- chat destinations of the digest (paperradar.notify) -----------------------------------------------------
+@router.post("/settings/destinations")
+def settings_destination_add(request: Request, url: str = Form("", max_length=2000),
+                             csrf_token: str = Form("", max_length=200)):
+    """Add a chat destination (an apprise URL) to the signed-in user's digest; a bad one is explained."""
+    check_csrf(request, csrf_token)
+    user = current_user(request)
+    if user is None:
+        return to_sign_in(request)
+    d = digests(request)
+    sub = d.subs.by_email(user.email)
+    if sub is None or sub.status != "active":  # the destinations' section is not shown: say it on top
+        return _settings_page(request, user, error="start the daily digest first: chat destinations get the "
+                              "same digest", status=400)
+    try:
+        d.chats.add(sub, url)
+    except DestinationError as e:
+        # the URL goes back into the field only while it is not saved (it is the owner's own input)
+        return _settings_page(request, user, destination_error=str(e), destination_url=url,
+                              status=e.http_status)
+    return RedirectResponse("/settings?saved=1#destinations-title", status_code=303)
+
+
+@router.post("/settings/destinations/{destination_id}/{action}")
+def settings_destination_change(request: Request, destination_id: int, action: str,
+                                csrf_token: str = Form("", max_length=200)):
+    """Remove a destination, or resume one that was failing."""
+    check_csrf(request, csrf_token)
+    user = current_user(request)
+    if user is None:
+        return to_sign_in(request)
+    d = digests(request)
+    sub = d.subs.by_email(user.email)
+    if sub is not None and action in ("delete", "resume"):
+        (d.chats.remove if action == "delete" else d.chats.resume)(sub, destination_id)
+    return RedirectResponse("/settings?saved=1#destinations-title", status_code=303)
 
 
 @router.post("/settings/delete")

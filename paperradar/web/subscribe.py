@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from ..digest import MAX_PAPERS, Digests, Preferences, SubscribeError
 from ..errors import RateLimited
 from ..mail import MailNotConfigured
+from ..notify import DestinationError
 from ..query import MAX_QUERY, QueryError
 from ..store import Subscriber
 from .deps import check_csrf, client_address, digests, services
@@ -126,10 +127,42 @@ def manage_page(request: Request, token: str = Query("", max_length=TOKEN)):
 
 
 def _manage(request: Request, d: Digests, sub: Subscriber, token: str, values: dict, *,
-            error: str | None = None, saved: bool = False, status: int = 200):
+            error: str | None = None, saved: bool = False, status: int = 200,
+            destination_error: str | None = None, destination_url: str = ""):
     return _page(request, "subscription.html", {
         "sub": sub, "token": token, "form": values, "error": error, "saved": saved,
-        "unsubscribe_token": d.token("unsubscribe", sub)}, status=status)
+        "unsubscribe_token": d.token("unsubscribe", sub), "destinations": d.subs.destinations(sub.id),
+        "destination_error": destination_error, "destination_url": destination_url}, status=status)
+
+
+@router.post("/subscription/destinations")
+def manage_destination_add(request: Request, token: str = Form("", max_length=TOKEN),
+                           url: str = Form("", max_length=2000), csrf_token: str = Form("", max_length=200)):
+    """Add a chat destination through the manage link (the subscriber's own page, no account needed)."""
+    check_csrf(request, csrf_token)
+    d = digests(request)
+    sub = d.subscriber_for("manage", token)
+    try:
+        if sub.status != "active":
+            raise DestinationError("this digest is not active: chat destinations get the same digest")
+        d.chats.add(sub, url)
+    except DestinationError as e:
+        return _manage(request, d, sub, token, form_of(sub), destination_error=str(e), destination_url=url,
+                       status=e.http_status)
+    return _manage(request, d, sub, token, form_of(sub), saved=True)
+
+
+@router.post("/subscription/destinations/{destination_id}/{action}")
+def manage_destination_change(request: Request, destination_id: int, action: str,
+                              token: str = Form("", max_length=TOKEN),
+                              csrf_token: str = Form("", max_length=200)):
+    """Remove a destination, or resume one that was failing."""
+    check_csrf(request, csrf_token)
+    d = digests(request)
+    sub = d.subscriber_for("manage", token)
+    if action in ("delete", "resume"):
+        (d.chats.remove if action == "delete" else d.chats.resume)(sub, destination_id)
+    return _manage(request, d, sub, token, form_of(sub), saved=True)
 
 
 @router.post("/subscription")
