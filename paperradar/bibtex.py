@@ -525,6 +525,22 @@ def _escape_text(text: str) -> str:
     return _SPECIAL.sub(escape, text)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def entry_from_text(type: str, key: str, fields: dict[str, str], line: int) -> Entry:
+    """An :class:`Entry` of plain-text values (read from RIS, CSL JSON, Zotero RDF), written as BibTeX
+    would hold them, so that :func:`identifiers` reads it exactly as it reads the same record in a .bib
+    file: one matcher for every format. Control characters become spaces first (a DOI or title from a
+    hostile file cannot carry terminal escapes into a report)."""
+    raw = {}
+    for name, value in fields.items():
+        text = " ".join(_CONTROL.sub(" ", value).split())
+        if text:
+            raw[name.lower()] = _escape(text, math=name.lower() in MATH_FIELDS)
+    return Entry(type.lower(), " ".join(_CONTROL.sub(" ", key).split()), raw, line)
+
+
 def format_entry(key: str, type: str, fields: dict[str, str]) -> str:
     """One BibTeX entry (no trailing newline), fields in the given order, each value plain text escaped.
 

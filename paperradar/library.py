@@ -1,5 +1,5 @@
 """A user's library: papers saved into named tags, "not interested" marks, votes, search inside the
-library, and export (BibTeX, JSON) and import (BibTeX) of it.
+library, and export (BibTeX, RIS, JSON) and import (BibTeX, RIS, CSL JSON, Zotero RDF) of it.
 
 What a user saves and dismisses is what the recommender learns from (paperradar.recommend); votes count
 in trending beside imported upvotes.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from . import bibtex
+from . import bibtex, references
 from .clock import stamp, utc
 from .errors import NotFound, PaperradarError
 from .search import filter_papers
@@ -21,6 +21,7 @@ MAX_TAGS = 200
 DEFAULT_TAG = "reading list"
 IMPORT_TAG = "imported"
 MAX_IMPORT_ENTRIES = 5000
+MAX_IMPORT_CHARS = 50 * 2**20  # the web form stops at 5 MB; this bounds the command line's files
 
 
 class LibraryError(PaperradarError):
@@ -37,6 +38,7 @@ class Item:
 @dataclass
 class ImportReport:
     tag: str
+    format: str = "bibtex"  # a key of references.FORMATS
     entries: int = 0
     added: int = 0  # new in the tag
     matched: list[tuple[str, StoredPaper]] = field(default_factory=list)  # (citation key, paper)
@@ -44,7 +46,8 @@ class ImportReport:
     problems: list[bibtex.Problem] = field(default_factory=list)  # malformed entries, skipped
 
     def to_dict(self) -> dict:
-        return {"tag": self.tag, "entries": self.entries, "matched": len(self.matched), "added": self.added,
+        return {"tag": self.tag, "format": self.format, "entries": self.entries,
+                "matched": len(self.matched), "added": self.added,
                 "unmatched": [{"line": ln, "key": k, "title": t} for ln, k, t in self.unmatched],
                 "problems": [{"line": p.line, "message": p.message} for p in self.problems]}
 
@@ -83,6 +86,30 @@ def bibtex_entry(p: StoredPaper, taken: set[str], tags: tuple[str, ...] | None =
     if abstract and p.abstract:
         fields["abstract"] = p.abstract
     return bibtex.cite_key(p.authors, year, p.title, taken), "misc", fields
+
+
+def ris_record(p: StoredPaper, taken: set[str], tags: tuple[str, ...] = ()) -> dict:
+    """A paper as a RIS record (rispy's field names, for :func:`references.ris.dumps`): the fields of
+    :func:`bibtex_entry`, the arXiv id also as Zotero writes it in a note ("arXiv:<id> [<class>]")."""
+    key, _, fields = bibtex_entry(p, taken, tags)
+    date = (p.submitted or p.announced or "")[:10]
+    record = {"type_of_reference": "JOUR" if p.journal_ref else "GEN", "id": key, "title": p.title,
+              "authors": list(p.authors)}
+    if date:
+        record.update(year=date[:4], date=date.replace("-", "/"))
+    if p.abstract:
+        record["abstract"] = p.abstract
+    if p.doi:
+        record["doi"] = p.doi
+    if fields.get("url"):
+        record["urls"] = [fields["url"]]
+    if p.journal_ref:
+        record["journal_name"] = p.journal_ref
+    if tags:
+        record["keywords"] = list(tags)
+    if p.arxiv_id:
+        record["notes"] = [f"arXiv:{p.arxiv_id}" + (f" [{p.primary_category}]" if p.primary_category else "")]
+    return record
 
 
 def paper_bibtex(p: StoredPaper) -> str:
@@ -182,21 +209,40 @@ class Library:
         taken: set[str] = set()
         return bibtex.dumps([bibtex_entry(i.paper, taken, tags=i.tags) for i in self.items(user, tag)])
 
+    def export_ris(self, user: User, tag: str | None = None) -> str:
+        """The library (or one tag) as RIS, for Zotero, EndNote and the rest; the RIS import reads it back."""
+        taken: set[str] = set()
+        return references.ris.dumps([ris_record(i.paper, taken, i.tags) for i in self.items(user, tag)])
+
     # -- import ---------------------------------------------------------------------------------------
     def import_bibtex(self, user: User, text: str, tag: str | None = None,
                       now: dt.datetime | None = None) -> ImportReport:
-        """Save the papers a BibTeX file cites into a tag, matched by arXiv id, then DOI, then title.
-        Entries that match no paper in the store are reported (with their line), as are malformed ones.
+        """Save the papers a BibTeX file cites into a tag (:meth:`import_file` with the format given)."""
+        return self.import_file(user, text, tag, format="bibtex", now=now)
+
+    def import_file(self, user: User, text: str, tag: str | None = None, format: str | None = None,
+                    filename: str | None = None, now: dt.datetime | None = None) -> ImportReport:
+        """Save the papers a reference file cites into a tag: BibTeX, RIS, CSL JSON or Zotero RDF
+        (``format`` one of references.CHOICES; None or "auto": detected from the content, then from
+        ``filename``'s extension). Every format's records are matched the same way — by arXiv id, then
+        DOI, then title (:func:`bibtex.identifiers`, :meth:`Store.find`). Records that match no paper in
+        the store are reported with their line, as are malformed ones, which are skipped.
         The file is parsed first, outside any transaction (the slow part); matching and saving are then
         one transaction, so the papers matched are the papers saved."""
         name = tag_name(tag or IMPORT_TAG)
-        entries, problems = bibtex.parse(text)
+        if len(text) > MAX_IMPORT_CHARS:
+            raise LibraryError(f"the file is larger than {MAX_IMPORT_CHARS // 2**20} MB; split it")
+        fmt = references.format_named(format, text, filename)
+        try:
+            entries, problems = references.read(text, fmt)
+        except references.Unreadable as e:
+            raise LibraryError(f"cannot read that file as {fmt.label}: {e}", hint=e.hint) from None
         if len(entries) > MAX_IMPORT_ENTRIES:
             raise LibraryError(f"at most {MAX_IMPORT_ENTRIES:,} entries per import; split the file")
         if not entries and not problems:
-            raise LibraryError("that file holds no BibTeX entries")
+            raise LibraryError(f"that file holds no {fmt.label} {fmt.records}")
         wanted = [(e, bibtex.identifiers(e)) for e in entries]
-        report = ImportReport(tag=name, entries=len(entries), problems=problems)
+        report = ImportReport(tag=name, format=fmt.name, entries=len(entries), problems=problems)
         with self.store.transaction():
             ids: list[int] = []
             for e, (arxiv_id, doi, title) in wanted:

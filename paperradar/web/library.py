@@ -1,5 +1,6 @@
 """The library on the web: the actions on paper cards (save, vote, not interested), the library pages
-(tags, search inside, export, BibTeX import) and the "For you" feed with its JSON twin.
+(tags, search inside, export as BibTeX / RIS / JSON, import of BibTeX, RIS, CSL JSON or Zotero RDF) and
+the "For you" feed with its JSON twin.
 
 The core does the work (paperradar.library, .recommend); pages of a user's own data need the session
 cookie and show only that user's data; every state change is a POST with the CSRF token.
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from .. import references
 from ..library import LibraryError
 from ..query import QueryError
 from ..recommend import WINDOWS, FeedFilters, Recommender
@@ -24,6 +26,8 @@ from .templating import render
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1/me", tags=["v1"])
 MAX_IMPORT_BYTES = 5 * 2**20
+EXPORTS = {"bibtex": ("application/x-bibtex", "bib"), "ris": ("application/x-research-info-systems", "ris"),
+           "json": ("application/json", "json")}
 
 
 # -- actions on papers ---------------------------------------------------------------------------------------
@@ -77,29 +81,34 @@ def library_page(request: Request, tag: str = Query("", max_length=200), q: str 
         except QueryError as e:
             items, error = lib.items(user, tag or None), str(e)
     return render(request, "library.html", {"me": user, "tags": tags, "tag": tag, "q": q, "items": items,
-                                            "error": error}, status=400 if error else 200)
+                                            "error": error, "formats": references.FORMATS.values()},
+                  status=400 if error else 200)
 
 
 @router.get("/library/export")
 def library_export(request: Request, tag: str = Query("", max_length=200),
-                   format: str = Query("bibtex", pattern="^(bibtex|json)$")):
+                   format: str = Query("bibtex", pattern="^(bibtex|json|ris)$")):
     user = current_user(request)
     if user is None:
         return to_sign_in(request)
     lib = library(request)
     with services(request).bounded():
-        body = lib.export_bibtex(user, tag or None) if format == "bibtex" else \
-            json.dumps(lib.export_json(user, tag or None), indent=2, ensure_ascii=False) + "\n"
+        if format == "bibtex":
+            body = lib.export_bibtex(user, tag or None)
+        elif format == "ris":
+            body = lib.export_ris(user, tag or None)
+        else:
+            body = json.dumps(lib.export_json(user, tag or None), indent=2, ensure_ascii=False) + "\n"
     # ASCII only: a header is latin-1, and a tag may be any script
     name = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-" for c in (tag or "library"))[:60]
-    media = "application/x-bibtex" if format == "bibtex" else "application/json"
-    ext = "bib" if format == "bibtex" else "json"
+    media, ext = EXPORTS[format]
     return Response(body, media_type=f"{media}; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="paperradar-{name}.{ext}"'})
 
 
 @router.post("/library/import")
 def library_import(request: Request, file: UploadFile = File(...), tag: str = Form("", max_length=200),
+                   format: str = Form(references.AUTO, max_length=20),
                    csrf_token: str = Form("", max_length=200)):
     check_csrf(request, csrf_token)
     user = current_user(request)
@@ -109,8 +118,10 @@ def library_import(request: Request, file: UploadFile = File(...), tag: str = Fo
     if len(data) > MAX_IMPORT_BYTES:
         raise LibraryError(f"the file is larger than {MAX_IMPORT_BYTES // 2**20} MB")
     # parsed here, in the request's thread; the core matches and saves in one transaction
-    report = library(request).import_bibtex(user, data.decode("utf-8", errors="replace"), tag or None)
-    return render(request, "library_import.html", {"me": user, "report": report, "filename": file.filename})
+    report = library(request).import_file(user, references.decode(data), tag or None, format=format,
+                                          filename=file.filename)
+    return render(request, "library_import.html", {"me": user, "report": report, "filename": file.filename,
+                                                   "format": references.FORMATS[report.format]})
 
 
 @router.post("/library/tag/rename")
