@@ -13,7 +13,7 @@ from importlib import resources
 
 import click
 
-from . import __version__
+from . import __version__, references
 from .errors import InputUnusable, NotFound, PaperradarError
 from .ingest import MAX_REJECTS_SHOWN, IngestReport, ingest
 from .models import Rejected
@@ -687,7 +687,8 @@ def digest_status(ctx, as_json) -> None:
 
 @cli.group("users")
 def users_group() -> None:
-    """Accounts (made by signing in on the web app): list them, see one's feed, delete one."""
+    """Accounts (made by signing in on the web app): list them, see one's feed, import into or export
+    one's library, delete one."""
 
 
 @users_group.command("list")
@@ -748,6 +749,64 @@ def users_feed(ctx, email, tag, window, limit, as_json) -> None:
         if r.terms:
             why += "; terms: " + ", ".join(r.terms)
         click.echo(f"    {why}")
+
+
+@users_group.command("import")
+@click.argument("email")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--tag", help="Save into this tag (default: imported).")
+@click.option("--format", "fmt", type=click.Choice(references.CHOICES),
+              default="auto", show_default=True, help="The file's format (auto: from its content, then its "
+              "extension).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def users_import(ctx, email, path, tag, fmt, as_json) -> None:
+    """Import a reference file (a Zotero export: BibTeX, RIS, CSL JSON or Zotero RDF) into a tag of
+    EMAIL's library: its papers found in the store are saved; the others and any malformed records are
+    listed with their line. PATH - reads standard input."""
+    from .library import Library
+
+    data = sys.stdin.buffer.read() if path == "-" else _read_file(path)
+    with _open_store(ctx) as store:
+        report = Library(store).import_file(_user(store, email), references.decode(data), tag, format=fmt,
+                                            filename=None if path == "-" else path)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{report.entries} read ({report.format}): {len(report.matched)} matched, {report.added} new "
+               f"in {report.tag!r}, {len(report.unmatched)} not found, {len(report.problems)} malformed")
+    for line, key, title in report.unmatched:
+        click.echo(f"  not found, line {line}: {key}  {title[:80]}")
+    for p in report.problems:
+        click.echo(f"  skipped, line {p.line}: {p.message}")
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InputUnusable(f"cannot read {path}: {e.strerror}") from None
+
+
+@users_group.command("export")
+@click.argument("email")
+@click.option("--tag", help="Only this tag (default: the whole library).")
+@click.option("--format", "fmt", type=click.Choice(["bibtex", "ris", "json"]), default="bibtex",
+              show_default=True)
+@click.pass_context
+def users_export(ctx, email, tag, fmt) -> None:
+    """Print EMAIL's library (or one tag) as BibTeX, RIS or JSON, as the library page's export gives it."""
+    from .library import Library
+
+    with _open_store(ctx) as store:
+        lib, user = Library(store), _user(store, email)
+        if fmt == "json":
+            click.echo(json.dumps(lib.export_json(user, tag), indent=2, ensure_ascii=False))
+        elif fmt == "ris":
+            click.echo(lib.export_ris(user, tag), nl=False)
+        else:
+            click.echo(lib.export_bibtex(user, tag), nl=False)
 
 
 @users_group.command("delete")

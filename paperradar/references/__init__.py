@@ -32,8 +32,12 @@ class Format:
     read: Callable[[str], tuple[list[Entry], list[Problem]]]
 
 
+def _bibtex(text: str) -> tuple[list[Entry], list[Problem]]:
+    return bibtex.parse(text)  # looked up at each call: tests watch bibtex.parse
+
+
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("bibtex", "BibTeX", "entry", "entries", (".bib", ".bibtex", ".biblatex"), bibtex.parse),
+    Format("bibtex", "BibTeX", "entry", "entries", (".bib", ".bibtex", ".biblatex"), _bibtex),
     Format("ris", "RIS", "record", "records", (".ris",), ris.read),
     Format("csl-json", "CSL JSON", "item", "items", (".json", ".csljson"), csl_json.read),
     Format("zotero-rdf", "Zotero RDF", "item", "items", (".rdf", ".xml"), zotero_rdf.read),
