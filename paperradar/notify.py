@@ -40,7 +40,7 @@ from .store.subscriptions import Destination
 MAX_DESTINATIONS = 5  # per subscriber
 PER_SECTION = 5  # papers listed per section; the rest is counted ("and 7 more")
 LEASE = dt.timedelta(minutes=15)  # a message claimed longer ago than this is taken back
-MAX_ATTEMPTS = 10  # transient failures before a message is given up (about a day of backoff)
+MAX_ATTEMPTS = 10  # transient failures before a message is given up (about 8 hours of backoff)
 FAIL_LIMIT = 3  # failures in a row (attempts) ...
 FAIL_AFTER = dt.timedelta(days=1)  # ... the first this long ago: the destination is marked failing
 DELIVERY_HEADER = "X-Paperradar-Delivery"
