@@ -193,7 +193,8 @@ def test_the_time_slider_hides_later_papers(tab, points):
     chosen = months[step]
     shown = sum(1 for m in cols["month"] if m <= chosen)  # the undated (-1) too
     expect(canvas).to_have_attribute("data-shown", str(shown))
-    assert count(canvas, "data-drawn") == shown < meta["count"]
+    assert shown < meta["count"]
+    expect(canvas).to_have_attribute("data-drawn", str(shown))  # drawn at the next frame
     assert count(canvas, "data-fresh") == sum(1 for m in cols["month"] if m == chosen)
     name = f"{['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'][chosen % 12]} {1970 + chosen // 12}"  # noqa: E501
     expect(page.locator(".map-month-name")).to_have_text(name)
@@ -288,3 +289,28 @@ def test_the_site_navigation_links_the_map_and_the_topics(tab):
     nav = tab.page.locator("header nav")
     expect(nav.get_by_role("link", name="Map", exact=True)).to_have_attribute("href", "/map")
     expect(nav.get_by_role("link", name="Topics", exact=True)).to_have_attribute("href", "/topics")
+
+
+def test_on_a_phone_a_tap_shows_the_title_and_a_second_opens_the_paper(browser, server):  # noqa: F811
+    context, t = open_tab(browser, server[0], viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                          is_mobile=True, has_touch=True)
+    try:
+        page, canvas = open_map(t)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out
+        box = canvas.bounding_box()
+        tip = page.locator(".map-tip")
+        for x, y in page.evaluate(FIND_DOTS, 10):
+            page.touchscreen.tap(box["x"] + x, box["y"] + y)
+            if tip.is_visible():
+                break
+        else:
+            pytest.fail("no dot showed a title")
+        link = tip.get_by_role("link")
+        expect(link).not_to_have_text("Loading…")
+        href = link.get_attribute("href")
+        assert href.startswith("/paper/")
+        with page.expect_navigation():
+            page.touchscreen.tap(box["x"] + x, box["y"] + y)
+        assert urlsplit(page.url).path == href
+    finally:
+        _finish(context, t)

@@ -76,12 +76,18 @@
   // -- loading ---------------------------------------------------------------------------------------
   async function load() {
     say("Loading the map…");
-    const metaResponse = await fetch(root.dataset.api, { headers: { accept: "application/json" } });
+    // both at once: the page names the points of the version it was made with (an older one redirects)
+    const [metaResponse, pointsResponse] = await Promise.all([
+      fetch(root.dataset.api, { headers: { accept: "application/json" } }), fetch(root.dataset.points)]);
     if (!metaResponse.ok) throw new Error(`the map's description: HTTP ${metaResponse.status}`);
-    meta = await metaResponse.json();
-    const pointsResponse = await fetch(meta.points);
     if (!pointsResponse.ok) throw new Error(`the map's points: HTTP ${pointsResponse.status}`);
-    const buffer = await pointsResponse.arrayBuffer();
+    meta = await metaResponse.json();
+    let buffer = await pointsResponse.arrayBuffer();
+    if (pointsResponse.headers.get("x-map-version") !== meta.version) { // rebuilt in between: the new ones
+      const again = await fetch(meta.points);
+      if (!again.ok) throw new Error(`the map's points: HTTP ${again.status}`);
+      buffer = await again.arrayBuffer();
+    }
     N = meta.count;
     const sizes = { float32: 4, uint32: 4, int16: 2 };
     const kinds = { float32: Float32Array, uint32: Uint32Array, int16: Int16Array };
@@ -324,13 +330,26 @@
   // -- zoom ------------------------------------------------------------------------------------------
   let zoom;
   function setupZoom() {
-    zoom = d3.zoom().scaleExtent([0.5, Math.max(50, Math.sqrt(N))])
-      .on("zoom", (e) => { transform = e.transform; hideTip(); schedule(); });
+    const extent = [0.5, Math.max(50, Math.sqrt(N))];
+    let aim = null; // the scale the buttons are zooming to: quick clicks add up
+    zoom = d3.zoom().scaleExtent(extent).on("zoom", (e) => {
+      transform = e.transform;
+      if (e.sourceEvent) aim = null; // the wheel, a drag or a pinch
+      hideTip();
+      schedule();
+    });
     const selection = d3.select(canvas).call(zoom).on("dblclick.zoom", null);
     const quick = () => (matchMedia("(prefers-reduced-motion: reduce)").matches ? selection : selection.transition().duration(250));
-    root.querySelector(".map-zoom-in").addEventListener("click", () => zoom.scaleBy(quick(), 1.6));
-    root.querySelector(".map-zoom-out").addEventListener("click", () => zoom.scaleBy(quick(), 1 / 1.6));
-    root.querySelector(".map-zoom-reset").addEventListener("click", () => zoom.transform(quick(), d3.zoomIdentity));
+    const by = (factor) => {
+      aim = Math.min(extent[1], Math.max(extent[0], (aim ?? transform.k) * factor));
+      zoom.scaleTo(quick(), aim);
+    };
+    root.querySelector(".map-zoom-in").addEventListener("click", () => by(1.6));
+    root.querySelector(".map-zoom-out").addEventListener("click", () => by(1 / 1.6));
+    root.querySelector(".map-zoom-reset").addEventListener("click", () => {
+      aim = null;
+      zoom.transform(quick(), d3.zoomIdentity);
+    });
     new ResizeObserver(() => { resize(); schedule(); }).observe(stage);
   }
 
