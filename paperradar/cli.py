@@ -341,18 +341,21 @@ def _print_hits(hits, as_json: bool, extra: dict | None = None) -> None:
 
 
 @cli.command()
-@click.option("--rebuild", type=click.Choice(["all", "lexical", "vectors"]), is_flag=False, flag_value="all",
-              default=None, help="Build an index (default: both) again from the store, beside the one in "
-                                 "use, which keeps answering until the new one replaces it.")
+@click.option("--rebuild", type=click.Choice(["all", "lexical", "vectors", "topics"]), is_flag=False,
+              flag_value="all", default=None,
+              help="Build an index (default: all) again from the store, beside the one in use, which keeps "
+                   "answering until the new one replaces it. `topics` clusters and lays out the map anew.")
 @click.option("--lexical-only", is_flag=True, help="Skip the embeddings (lexical search only).")
 @click.pass_context
 def index(ctx, rebuild, lexical_only) -> None:
     """Bring the search indexes up to date with the store (embeds only papers whose text changed;
-    resumable)."""
-    _update_indexes(_engine(ctx), rebuild, dense=not lexical_only)
+    resumable), then the topics and the map (new papers join their nearest topic)."""
+    _update_indexes(_engine(ctx), None if rebuild == "topics" else rebuild, dense=not lexical_only,
+                    rebuild_topics=rebuild in ("all", "topics"))
 
 
-def _update_indexes(engine, rebuild: str | None = None, dense: bool = True) -> None:
+def _update_indexes(engine, rebuild: str | None = None, dense: bool = True,
+                    rebuild_topics: bool = False) -> None:
     """Run engine.update with a progress bar and ETA on a terminal, then print what was indexed."""
     bars: dict[str, float] = {}
     start = time.monotonic()
@@ -382,6 +385,27 @@ def _update_indexes(engine, rebuild: str | None = None, dense: bool = True) -> N
         click.echo("\r" + " " * 100 + "\r", nl=False, err=True)
     click.echo(f"indexed {counts['lexical']:,} papers (lexical), {counts['vectors']:,} (vectors) "
                f"in {time.monotonic() - start:.1f}s; {engine.lexical.count():,} papers searchable")
+    if dense:
+        _update_topics(engine, rebuild_topics)
+
+
+def _update_topics(engine, rebuild: bool) -> None:
+    start = time.monotonic()
+    try:
+        done = engine.update_topics(rebuild=rebuild, progress=lambda msg: click.echo(msg, err=True))
+    except PaperradarError as e:  # busy (another process builds them) or unreadable: said, not fatal
+        click.echo(f"topics: {e}" + (f" (hint: {e.hint})" if e.hint else ""), err=True)
+        return
+    if not done.get("built"):
+        click.echo(f"topics: none yet ({done.get('reason', 'no topics index')})")
+    elif done.get("rebuilt"):
+        click.echo(f"topics: {done['fine']:,} fine and {done['broad']:,} broad topics over "
+                   f"{done['papers']:,} papers, map laid out, in {time.monotonic() - start:.1f}s")
+    elif done["added"] or done["moved"] or done["removed"]:
+        click.echo(f"topics: {done['added']:,} papers placed, {done['moved']:,} moved, "
+                   f"{done['removed']:,} removed in {time.monotonic() - start:.1f}s")
+    if done.get("advice"):
+        click.echo(f"topics: {done['advice']}", err=True)
 
 
 @cli.command("sync")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .errors import PaperradarError
 from .models import parse_arxiv_id
-from .query import FieldTerm, Query
+from .query import FieldTerm, Query, QueryError
 from .shorthand import FILE as SHORTHAND_FILE
 from .shorthand import Shorthand
 from .vectors import IndexBusy, swap_directories
@@ -509,20 +509,24 @@ class LexicalIndex:
             live.close()
 
     # -- searching -----------------------------------------------------------------------------------
-    def search(self, query: Query, limit: int = 100,
-               boosts: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
+    def search(self, query: Query, limit: int = 100, boosts: Mapping[str, float] | None = None,
+               expansion: Mapping[str, float] | None = None, within=None) -> list[tuple[int, float]]:
         """The best ``limit`` papers for ``query`` as (paper id, BM25 score), best first, ties by id.
 
         A query with words is ranked by BM25 over title, abstract and authors, weighted by the boosts;
-        at least one free word must match, and every phrase, field term and filter.
+        at least one free word must match, and every phrase, field term and filter. ``expansion`` adds
+        analyzed terms ({token: weight}, e.g. from pseudo-relevance feedback) as further optional words
+        of the title and abstract, each weighing ``weight`` times a typed word.
         A query of filters alone (cat:, id:, dates, exclusions) matches by date, newest first (undated
         papers last), score 0.
         ``query.sort`` is not applied here: the caller ranks the fused results.
+        ``within`` (paper ids) keeps only those papers: the search engine resolves ``topic:`` into it.
         """
         self.open_or_create()
         if limit <= 0:
             return []
-        q, ranked = self._compile(query, self._boosts(boosts) if boosts is not None else self.boosts)
+        q, ranked = self._compile(query, self._boosts(boosts) if boosts is not None else self.boosts,
+                                  expansion, within)
         if query.has_text and not ranked:
             return []  # every word was dropped by the analyzer (40+ characters): nothing can match
         searcher = self._index.searcher()
@@ -664,7 +668,8 @@ class LexicalIndex:
                 out.append(in_text(tokens, CORRECTION_WEIGHT if df == 0 else RARE_CORRECTION_WEIGHT))
         return [(Occur.Should, q) for q in out if q is not None]
 
-    def _compile(self, query: Query, boosts: dict[str, float]):
+    def _compile(self, query: Query, boosts: dict[str, float], expansion: Mapping[str, float] | None = None,
+                 within=None):
         """The tantivy query for ``query``, and whether it ranks (has words) or only filters."""
         Q, Occur, schema = tantivy.Query, tantivy.Occur, self._schema
         must, should, must_not = [], [], []
@@ -700,6 +705,12 @@ class LexicalIndex:
                                                            ID_BOOST)))
         if self.expand and should:
             should.extend(self._shorthand_clauses(query, boosts))
+        if should:
+            for token, weight in sorted((expansion or {}).items()):
+                for f in ("title", "abstract"):
+                    if boosts[f] > 0 and weight > 0:
+                        term = Q.term_query(schema, f, token)
+                        should.append((Occur.Should, Q.boost_query(term, boosts[f] * weight)))
         for phrase in query.phrases:
             clause = anywhere(phrase)
             if clause is not None:
@@ -713,6 +724,10 @@ class LexicalIndex:
             must.append((Occur.Must, filter_(Q.term_set_query(schema, "category", list(query.categories)))))
         if query.ids:
             must.append((Occur.Must, filter_(Q.term_set_query(schema, "ids", list(query.ids)))))
+        if query.topics and within is None:
+            raise QueryError("topic: filters need the topics index (search through the search engine)")
+        if within is not None:
+            must.append((Occur.Must, filter_(Q.term_set_query(schema, "id", [int(i) for i in within]))))
         for group in query.facet_groups():
             must.append((Occur.Must, filter_(Q.term_set_query(schema, "category", list(group)))))
         if query.since or query.until:

@@ -9,6 +9,7 @@
     id:2503.11731                     arXiv id (any version, or abs/pdf URL), DOI or store key
     has:code  has:model  has:dataset  has:venue    papers with a code repository, a Hugging Face model, ...
     venue:neurips  venue:"ICLR 2026"  org:caltech  venue (and year), Hugging Face organisation
+    topic:12                          papers of a topic (paperradar/topics.py); several mean any of them
     -word  -"a phrase"  -ti:x  -cat:cs.CV   exclusions
     since:2024  until:2025-06  since:2024-03-01   date range (inclusive; a year or month is all of it)
     year:2024  2023..2025  2023..  ..2025      year ranges
@@ -41,7 +42,7 @@ _FIELDS = {
     "cat": "category", "category": "category",
     "id": "id", "arxiv": "id",
 }
-_FILTERS = ("since", "until", "year", "sort")
+_FILTERS = ("since", "until", "year", "sort", "topic")
 # facets of what surrounds the abstract (paperradar.extract, Hugging Face): several values of one facet mean
 # any of them, different facets all of them
 _FACETS = ("has", "venue", "org")
@@ -80,6 +81,7 @@ class Query:
     ids: tuple[str, ...] = ()  # id: values: any of them
     exclude: tuple[FieldTerm, ...] = ()  # -word, -"phrase", -ti:x, -cat:x, -id:x, -has:code (field "facet")
     facets: tuple[str, ...] = ()  # "has:code", "venue:iclr 2026", "org:caltech" (lower case)
+    topics: tuple[int, ...] = ()  # topic: numbers: any of them (the search engine knows their papers)
     since: str | None = None
     until: str | None = None
     sort: str = "relevance"
@@ -92,7 +94,8 @@ class Query:
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.categories or self.ids or self.facets or self.exclude or self.since or self.until)
+        return bool(self.categories or self.ids or self.facets or self.exclude or self.since or self.until
+                    or self.topics)
 
     def facet_groups(self) -> list[tuple[str, ...]]:
         """The facets by kind: a paper must have one term of each group."""
@@ -153,6 +156,7 @@ class _Parser:
         self.categories: list[str] = []
         self.ids: list[str] = []
         self.facets: list[str] = []
+        self.topics: list[int] = []
         self.exclude: list[FieldTerm] = []
         self.text: list[str] = []
         self.since: date | None = None
@@ -245,6 +249,11 @@ class _Parser:
                     raise QueryError(f"unknown sort:{value}; use one of "
                                      + ", ".join(f"sort:{s}" for s in SORTS))
                 self.sort = sort
+            elif name == "topic":
+                if not re.fullmatch(r"\d{1,9}", value):
+                    raise QueryError(f"topic:{value} is not a topic number; write e.g. topic:12 "
+                                     "(the topics page lists them)")
+                self.topics.append(int(value))
             elif name == "since":
                 self._dates(_day(value, f"since:{value}", end=False), None)
             elif name == "until":
@@ -292,7 +301,7 @@ class _Parser:
         q = Query(
             raw=raw, terms=tuple(self.terms), phrases=tuple(self.phrases), fields=tuple(self.fields),
             categories=tuple(dict.fromkeys(self.categories)), ids=tuple(dict.fromkeys(self.ids)),
-            facets=tuple(dict.fromkeys(self.facets)),
+            facets=tuple(dict.fromkeys(self.facets)), topics=tuple(dict.fromkeys(self.topics)),
             exclude=tuple(dict.fromkeys(self.exclude)),
             since=self.since.isoformat() if self.since else None,
             until=self.until.isoformat() if self.until else None,
@@ -311,7 +320,7 @@ _EXAMPLES = {
     "id": "id:2503.11731", "arxiv": "arxiv:2503.11731",
     "since": "since:2024-03", "until": "until:2025-06-30", "year": "year:2024 or year:2023..2025",
     "sort": "sort:newest", "has": "has:code", "venue": 'venue:neurips or venue:"ICLR 2026"',
-    "org": "org:caltech",
+    "org": "org:caltech", "topic": "topic:12",
 }
 
 

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import clock, rank, trending
+import numpy as np
+
+from . import clock, rank, topics, trending
 from .lexical import LexicalIndex, analyze_field, date_number, facet_terms
 from .lexical import highlight as highlight_spans
 from .query import Query, QueryError, parse_query
@@ -35,6 +37,8 @@ DIGEST_MIN_SIMILARITY = 0.35
 QUERY_CACHE = 4096  # query embeddings kept (1.5 KB each)
 EMBED_CHUNK = 256  # papers per encode call (progress granularity)
 SAVE_EVERY = 4096  # papers embedded between two saves of the vector index (the resume granularity)
+TREND_POOL = 1000  # a search's papers per month are counted among its best this many
+TOPICS_MIN = 500  # papers before topics and a map are built on their own (a rebuild builds them anyway)
 
 
 def paper_text(p: StoredPaper) -> str:
@@ -154,6 +158,7 @@ class SearchEngine:
         # A vector index that failed to load, by the stamp of its files: a corrupt index is reported on
         # every request without reading (and hashing) its files again, until they change.
         self._vectors_failed: tuple[tuple[int, int] | None, IndexMismatch] | None = None
+        self._topics: tuple[tuple[int, int] | None, topics.TopicIndex | None] = (None, None)
         self._load_lock = threading.Lock()  # web servers query from several threads
         # One indexing run at a time in this process (other processes: the indexes' own locks). Searches
         # never take it: they use the indexes in place until a finished update swaps the new ones in.
@@ -193,6 +198,42 @@ class SearchEngine:
                     self._vectors_stamp, self._vectors_failed = stamp, None
                 vectors = self._vectors
         return vectors
+
+    @property
+    def topics(self) -> topics.TopicIndex:
+        """The topics index (paperradar/topics.py), reopened when another process saved a new one;
+        TopicsUnavailable when there is none yet."""
+        try:
+            st = (self._topics_dir / "meta.json").stat()
+            stamp = (st.st_ino, st.st_mtime_ns)
+        except FileNotFoundError:
+            raise topics.TopicsUnavailable("no topics yet: they are built with the indexes",
+                                           hint="paperradar index") from None
+        seen, index = self._topics
+        if index is None or seen != stamp:
+            index = topics.TopicIndex(self._topics_dir)
+            self._topics = (stamp, index)
+        return index
+
+    def has_topics(self) -> bool:
+        return (self._topics_dir / "meta.json").exists()
+
+    @property
+    def _topics_dir(self) -> Path:
+        return self.index_dir / "topics"
+
+    def _within(self, q: Query):
+        """The ids a query's ``topic:`` filters allow (sorted array), or None without any."""
+        if not q.topics:
+            return None
+        try:
+            index = self.topics
+        except topics.TopicsUnavailable as e:
+            raise QueryError(f"topic: filters need the topics, and there are none yet ({e})") from None
+        unknown = [t for t in q.topics if index.get(t) is None]
+        if unknown:
+            raise QueryError(f"there is no topic {unknown[0]}; the topics page lists them")
+        return np.unique(np.concatenate([index.members(t) for t in q.topics]))
 
     @property
     def _vectors_dir(self) -> Path:
@@ -260,6 +301,22 @@ class SearchEngine:
                 n_lex = self.lexical.update_from(self.store, progress=lex_progress)
             n_vec = self._update_vectors(progress, rebuild in ("all", "vectors")) if dense else 0
         return {"lexical": n_lex, "vectors": n_vec}
+
+    def update_topics(self, rebuild: bool = False, least: int = TOPICS_MIN,
+                      progress: Callable[[str], None] | None = None) -> dict:
+        """Bring the topics index (paperradar/topics.py) up to date with the vector index: new and
+        re-embedded papers join their nearest topic and are placed on the map (cost: what changed). With
+        ``rebuild``, or when there is none yet and the corpus has at least ``least`` papers, cluster and
+        lay out everything (minutes at 119k). Returns what was done; IndexBusy when another process is
+        building it."""
+        vectors = self.vectors
+        if rebuild or not (self._topics_dir / "meta.json").exists():
+            if len(vectors) < (1 if rebuild else max(least, 1)):
+                return {"built": False, "papers": len(vectors),
+                        "reason": f"topics start at {least:,} papers"}
+            return {"built": True, "rebuilt": True, **topics.build(self.store, vectors, self._topics_dir,
+                                                                   progress=progress)}
+        return topics.update(self.store, vectors, self._topics_dir)
 
     def catch_up(self, dense: bool = True) -> dict[str, int]:
         """Index what the store changed since the indexes last saw it; returns papers indexed per index.
@@ -377,11 +434,12 @@ class SearchEngine:
             raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         q = text if isinstance(text, Query) else parse_query(text)
         n = max(limit, CANDIDATES)
-        lexical = self.lexical.search(q, limit=n) if mode != "dense" or not q.text else []
+        within = self._within(q)
+        lexical = self.lexical.search(q, limit=n, within=within) if mode != "dense" or not q.text else []
         if mode == "lexical" or not q.text.strip():
             return lexical[:limit]
         # The model sees the words meant instead of words no paper holds (a rare word may be a real one).
-        dense = self._dense(self._meant(q, absent_only=True)[1] or q, n)
+        dense = self._dense(self._meant(q, absent_only=True)[1] or q, n, within)
         if mode == "dense":
             return dense[:limit]
         if self.fusion == "rrf":
@@ -400,6 +458,10 @@ class SearchEngine:
         except QueryError:  # one letter more can pass the length limit
             return None, None
 
+    def did_you_mean(self, text: str) -> str | None:
+        """The query with its typos corrected, or None when it has none."""
+        return self._meant(parse_query(text))[0]
+
     def clear_query_cache(self) -> None:
         """Forget the cached query embeddings (a benchmark times queries with their embedding)."""
         self._embed_query.cache_clear()
@@ -409,10 +471,13 @@ class SearchEngine:
         v.setflags(write=False)  # shared by every caller of the cache
         return v
 
-    def _dense(self, q: Query, n: int) -> list[tuple[int, float]]:
+    def _dense(self, q: Query, n: int, within=None) -> list[tuple[int, float]]:
         qv = self._embed_query(q.text)
         constrained = q.has_filters or q.phrases or q.fields
-        found = self.vectors.search(qv, k=n * 5 if constrained else n)
+        if within is not None:  # a topic's papers: every one of them compared exactly
+            found = rank.sort_ranked(dict(self.vectors.similarities(qv, within.tolist())))[:n * 5]
+        else:
+            found = self.vectors.search(qv, k=n * 5 if constrained else n)
         if not constrained:
             return found
         papers = {p.id: p for p in self.store.get_many(pid for pid, _ in found)}
@@ -467,10 +532,14 @@ class SearchEngine:
         """
         q = parse_query(text)
         allowed = set(candidates)
+        within = self._within(q)
+        if within is not None:
+            allowed.intersection_update(within.tolist())
         if not allowed:
             return []
         lexical_q = dataclasses.replace(q, since=max(q.since or "", since)) if since else q
-        lexical = [(pid, s) for pid, s in self.lexical.search(lexical_q, limit=max(CANDIDATES, 4 * limit))
+        lexical = [(pid, s) for pid, s in self.lexical.search(lexical_q, limit=max(CANDIDATES, 4 * limit),
+                                                              within=within)
                    if pid in allowed]
         if lexical and q.terms:
             # A lexical match qualifies only with every free word: the engine's OR lets one common word,
@@ -511,4 +580,20 @@ class SearchEngine:
     def _hits(self, found: list[tuple[int, float]]) -> list[Hit]:
         papers = {p.id: p for p in self.store.get_many(pid for pid, _ in found)}
         return [Hit(papers[pid], s) for pid, s in found if pid in papers]
+
+    def trend(self, text: str, mode: str = "hybrid", pool: int = TREND_POOL,
+              months: int | None = None) -> dict:
+        """Papers per month among a search's ``pool`` best matches (a query of filters alone: all its
+        papers up to ``pool``), from its first month to its last (or the last ``months`` months), zeros
+        included; undated papers are counted apart."""
+        found = self.retrieve(text, mode=mode, limit=pool)
+        days = self.store.listing_days(pid for pid, _ in found)
+        numbers = np.array([topics.day_number(d) for d in days.values()], dtype=np.int64)
+        dated = numbers[numbers >= 0]
+        series = topics.per_month(dated)
+        if months and len(series) > months:
+            series = series[-months:]
+        return {"query": text, "mode": mode, "pool": pool, "matches": len(found),
+                "undated": int(len(numbers) - len(dated)),
+                "months": [{"month": m, "papers": c} for m, c in series]}
 

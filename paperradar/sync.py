@@ -454,6 +454,7 @@ def cycle(store: Store, settings: Settings, engine=None, now: dt.datetime | None
         if engine is not None and (report.changed or any(engine.pending().values())):
             try:
                 out["indexed"] = engine.update()
+                out["topics"] = engine.update_topics()
             except PaperradarError as e:  # a busy or damaged index: the server's catch-up retries
                 out["index_error"] = str(e)
                 log.warning("index after sync: %s", e)

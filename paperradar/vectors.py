@@ -673,6 +673,18 @@ class VectorIndex:
         """Every paper's id: the base rows', then the added rows', in the order they were added."""
         return self._ids_at(self._live_rows()).tolist()
 
+    def id_hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(every paper's id, sorted; the text hash its vector was embedded from), as arrays: what a
+        derived index (topics) compares with its own to see which papers are new or re-embedded."""
+        sorted_ids, sorted_rows = self._live()
+        texts = np.concatenate([self._texts, self._atexts]) if len(self._atexts) else self._texts
+        return sorted_ids, np.asarray(texts[sorted_rows], dtype=np.uint64)
+
+    def everything(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids sorted, text hashes, float32 vectors) of every paper: for clustering the whole corpus."""
+        sorted_ids, hashes = self.id_hashes()
+        return sorted_ids, hashes, self._take(self._live()[1])
+
     def rows(self, ids) -> tuple[list[int], np.ndarray]:
         """(the ids that have a vector, their vectors as a float32 matrix), in the order given."""
         wanted = np.fromiter(ids, dtype=np.int64)

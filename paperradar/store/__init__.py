@@ -524,6 +524,17 @@ class Store:
                 found[r[0]] = self._stored(r)
         return [found[i] for i in ids if i in found]
 
+    def listing_days(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """{id: the day a paper was listed (announced, else submitted, else updated; YYYY-MM-DD) or None},
+        for counting papers per month (a search's trend)."""
+        ids = list(ids)
+        out: dict[int, str | None] = {}
+        for chunk in _chunks(ids):
+            q = ("SELECT id, substr(coalesce(announced, submitted, updated), 1, 10) FROM papers "
+                 f"WHERE id IN ({','.join('?' * len(chunk))})")
+            out.update(self._r.execute(q, chunk).fetchall())
+        return out
+
     # -- listing days and votes ------------------------------------------------------------------------
     def latest_day(self, until: str) -> str | None:
         """The most recent listing day (announced, else submitted; YYYY-MM-DD) on or before ``until``."""

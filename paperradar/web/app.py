@@ -27,7 +27,7 @@ from ..errors import PaperradarError
 from ..jobs import Courier, Periodic
 from ..search import SearchEngine
 from ..store import Store
-from . import account, api, feeds, library, pages, security, status, subscribe, suggest
+from . import account, api, feeds, library, pages, security, status, subscribe, suggest, topics
 from .deps import ResultCache, Services
 from .templating import render_error
 
@@ -108,6 +108,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
         app.include_router(router)
     app.include_router(status.router)
     app.include_router(suggest.router)
+    app.include_router(topics.router)
     _install_error_handlers(app)
     # Middleware, innermost first; the last added sees the request first.
     app.add_middleware(security.RateLimiter, per_minute=settings.rate_limit)
@@ -129,6 +130,8 @@ def _catch_up(engine: SearchEngine):
     def job() -> dict:
         try:
             counts = engine.catch_up()
+            if counts.get("vectors") or not engine.has_topics():
+                engine.update_topics()  # new papers onto the map; the first topics once there are enough
         except PaperradarError as e:
             message = f"{e}" + (f" (hint: {e.hint})" if e.hint else "")
             if message not in said:

@@ -8,6 +8,7 @@ templating and forms modules, and the core — never each other.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -45,6 +46,8 @@ def size_of(value) -> int:
     """What a cached value holds in memory, in bytes: every field of every paper it holds plus a fixed cost
     per object — an estimate that errs high (tests/test_web_hardening.py compares it with a walk of the
     object graph)."""
+    if isinstance(value, dict):  # a small JSON-like answer (a search's papers per month)
+        return _ENTRY_OVERHEAD + len(json.dumps(value)) * 2
     hits = value.hits if isinstance(value, Results) else value
     total = _ENTRY_OVERHEAD
     for h in hits:
@@ -106,6 +109,11 @@ class Services:
         return self.results.get(("search", query, limit, offset, mode, sort, self.engine.version()),
                                 lambda: self.engine.search(query, limit=limit, offset=offset, mode=mode,
                                                            sort=sort))
+
+    def trend(self, query: str, *, mode: str = "hybrid", months: int | None = None) -> dict:
+        """engine.trend (papers per month of a search), cached like search."""
+        return self.results.get(("trend", query, mode, months, self.engine.version()),
+                                lambda: self.engine.trend(query, mode=mode, months=months))
 
     def related(self, key: str, limit: int) -> list:
         """engine.related, cached like search (a popular paper's page is opened again and again)."""

@@ -15,10 +15,11 @@ from ..query import QueryError, parse_query
 from ..shorthand import corrected_text
 from .deps import check_csrf, services
 from .params import MAX_OFFSET, PAGE_SIZE, SearchArgs, search_args
-from .templating import render
+from .templating import month_chart, render
 
 router = APIRouter(include_in_schema=False)
 MAX_PAGE = MAX_OFFSET // PAGE_SIZE
+TREND_MONTHS = 24  # the search page's chart of papers per month: this many months, up to the last match
 HAS_CODE = re.compile(r"(?<!\S)has:code(?!\S)", re.I)
 
 
@@ -63,6 +64,11 @@ def search_page(request: Request, args: SearchArgs = Depends(search_args),
     # filters alone, id: or has:code, has no words to contain).
     meaning_only = (bool(results.hits) and parse_query(args.query).has_text
                     and not any(any(h.highlights.values()) for h in results.hits))
+    if page == 1 and results.hits:  # papers per month of this search, a small chart above the results
+        with svc.bounded():
+            trend = svc.trend(args.query, mode=args.mode, months=TREND_MONTHS)
+        if any(m["papers"] for m in trend["months"]):
+            context["trend"] = {**trend, "chart": month_chart(trend["months"])}
     context.update(results=results, has_next=has_next, meaning_only=meaning_only,
                    suggestions=_suggestions(args) if meaning_only or not results.hits else [],
                    did_you_mean=_did_you_mean(args, results.did_you_mean))

@@ -17,13 +17,11 @@ from .. import mail
 from .. import status as status_mod
 from .deps import current_user, services
 from .security import check_bearer
-from .templating import render
+from .templating import BAR, CHART_HEIGHT, GAP, render
 
 log = logging.getLogger("paperradar.web")
 router = APIRouter()
 
-# the bar chart of papers added per day (SVG user units; the CSS scales it)
-BAR, GAP, CHART_HEIGHT = 10, 2, 60
 
 
 def is_operator(request: Request) -> bool:

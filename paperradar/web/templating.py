@@ -8,6 +8,7 @@ builds its markup from escaped pieces, so a title or abstract is always inert te
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,12 +159,30 @@ def keyword_search(keyword: str) -> str:
     return "/search?" + urlencode({"q": '"' + " ".join(keyword.replace('"', " ").split()) + '"'})
 
 
+# the bar charts of papers per month (SVG user units; the CSS scales them)
+BAR, GAP, CHART_HEIGHT = 10, 2, 60
+
+
+def month_chart(series: list[dict]) -> dict:
+    """The geometry of a bar chart of papers per month ([{"month", "papers"}]) for templates/_chart.html,
+    scaled to the busiest month; a month without papers is a thin line."""
+    top = max((m["papers"] for m in series), default=0)
+    bars = []
+    for i, m in enumerate(series):
+        h = max(round(m["papers"] / top * CHART_HEIGHT, 1) if top else 0, 1)
+        bars.append({"x": i * (BAR + GAP), "y": CHART_HEIGHT - h, "width": BAR, "height": h,
+                     "month": m["month"], "papers": m["papers"], "zero": m["papers"] == 0})
+    return {"bars": bars, "width": max(len(series) * (BAR + GAP) - GAP, 1), "height": CHART_HEIGHT,
+            "top": top, "first": series[0]["month"] if series else None,
+            "last": series[-1]["month"] if series else None}
+
+
 def _build() -> Jinja2Templates:
     t = Jinja2Templates(directory=HERE / "templates")
     t.env.auto_reload = False  # templates ship in the package: no stat() of every file per render
     t.env.filters.update(highlight=highlight, safe_url=urls.safe_url, authors_short=authors_short,
                          xml=xml_text, math_text=mathtext.to_text,
-                         bibtex=library.paper_bibtex)
+                         bibtex=library.paper_bibtex, exp=math.exp)
     t.env.globals.update(paper_links=urls.paper_links, paper_url=urls.paper_path, listing_day=listing_day,
                          urlencode=urlencode, around=around, keyword_search=keyword_search)
     return t
