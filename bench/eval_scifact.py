@@ -92,7 +92,8 @@ def main() -> None:
         "documents": len(corpus),
         "model": engine.embedder.name,
         "max_length": engine.embedder.max_length,
-        "default_fusion": f"{engine.fusion} alpha={engine.alpha}",
+        "default_fusion": f"{engine.fusion} alpha={engine.alpha}"
+                          + (", candidates scored by both engines" if engine.rescore else ""),
         "default_boosts": engine.lexical.boosts,
         "index_seconds_this_run": round(index_s, 1),  # ~0 when bench/.cache held the indexes
         "query_ms_mean": {"lexical": round(lex_ms, 2), "dense": round(dense_ms, 2)},

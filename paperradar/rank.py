@@ -5,7 +5,7 @@ Deterministic: ties are broken by paper id, so results never depend on dict or h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 Ranked = Sequence[tuple[int, float]]
 
@@ -49,6 +49,23 @@ def convex(lexical: Ranked, dense: Ranked, alpha: float = 0.5,
     fused = {pid: (1 - alpha) * lex.get(pid, 0.0) + alpha * den.get(pid, 0.0)
              for pid in lex.keys() | den.keys()}
     return sort_ranked(fused, limit)
+
+
+def complete(run: Ranked, papers: Iterable[int], scores: Mapping[int, float],
+             default: float | None = None) -> list[tuple[int, float]]:
+    """``run`` with the ``papers`` it lacks added, each with its score in ``scores`` (``default`` when it
+    has none there; left out when that is None), best first, ties by id.
+
+    Fusion gives a paper missing from one engine's run that engine's lowest normalised score, as if it
+    ranked last there; completing each run with the other's papers scores every candidate by both
+    engines instead (see SearchEngine.retrieve)."""
+    have = dict(run)
+    for pid in papers:
+        if pid not in have:
+            s = scores.get(pid, default)
+            if s is not None:
+                have[pid] = s
+    return sort_ranked(have)
 
 
 def trending_score(votes: int, age_hours: float, gravity: float = 1.8) -> float:

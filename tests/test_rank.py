@@ -41,3 +41,21 @@ def test_trending_decays_with_age_and_grows_with_votes():
     assert rank.trending_score(50, 24) > rank.trending_score(5, 24)
     assert rank.trending_score(0, 0) > 0
     assert rank.trending_score(-3, -1) == rank.trending_score(0, 0)
+
+
+def test_complete_adds_the_other_runs_papers_with_their_scores():
+    run = [(1, 5.0), (2, 3.0)]
+    # Paper 3 has a score, 4 has none: left out without a default, given it with one; 1 keeps its own.
+    assert rank.complete(run, [1, 3, 4], {1: 99.0, 3: 4.0}) == [(1, 5.0), (3, 4.0), (2, 3.0)]
+    assert rank.complete(run, [4, 3], {3: 4.0}, default=0.0) == [(1, 5.0), (3, 4.0), (2, 3.0), (4, 0.0)]
+    assert rank.complete([], [7, 6], {}, default=0.0) == [(6, 0.0), (7, 0.0)]  # ties by id
+    assert rank.complete(run, [], {}) == run
+
+
+def test_completed_runs_change_the_fusion_of_a_paper_found_by_one_engine():
+    # Paper 3 is third lexically but missing from the dense run, where it is in fact the best match:
+    # as missing it scores 0 there, completed it wins.
+    lexical, dense = [(1, 10.0), (2, 9.5), (3, 9.0), (4, 5.0)], [(1, 0.5), (2, 0.4)]
+    assert rank.convex(lexical, dense, alpha=0.5)[0][0] == 1
+    completed = rank.complete(dense, [3], {3: 0.9})
+    assert rank.convex(lexical, completed, alpha=0.5)[0][0] == 3
