@@ -15,7 +15,7 @@ import logging
 import secrets
 from urllib.parse import urlencode
 
-from . import mail
+from . import mail, zotero
 from .clock import stamp, utc
 from .config import Settings
 from .errors import PaperradarError, RateLimited
@@ -163,5 +163,8 @@ class Accounts:
             self.db.delete_session(_hash(token))
 
     def delete(self, user: User) -> None:
-        """Delete the account and all its data (library, tags, votes, sessions, digest subscription)."""
-        self.db.delete_user(user.id)
+        """Delete the account and all its data (library, tags, votes, sessions, digest subscription, Zotero
+        key and sync state)."""
+        with self.store.transaction():
+            self.db.delete_user(user.id)
+            zotero.forget(self.store, user.id)  # a later account may be given the same id

@@ -833,6 +833,25 @@ def users_export(ctx, email, tag, fmt) -> None:
             click.echo(lib.export_bibtex(user, tag), nl=False)
 
 
+@users_group.command("zotero-sync")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def users_zotero_sync(ctx, email, as_json) -> None:
+    """Sync EMAIL's tag with their Zotero collection both ways, as the settings page's button does (the key,
+    library, collection and tag are set there). For cron: exits non-zero when Zotero refuses."""
+    from .zotero import ZoteroSync
+
+    with _open_store(ctx) as store:
+        report = ZoteroSync(store, _settings(ctx).zotero_api_url).sync(_user(store, email))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{report.created} created in Zotero, {report.uncollected} taken out of the collection, "
+               f"{report.added} saved into the tag, {report.removed} taken out of it; {report.items} items "
+               f"in the collection, {len(report.unmatched)} not papers of this server")
+
+
 @users_group.command("delete")
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

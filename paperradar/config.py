@@ -101,6 +101,8 @@ class Settings:
                                                                   "a recorded one in tests).")
     hf_api_url: str = _setting("https://huggingface.co/api/daily_papers", "Hugging Face's daily papers "
                                                                           "endpoint.")
+    zotero_api_url: str = _setting("https://api.zotero.org", "Zotero's web API, which the library's Zotero "
+                                                             "sync talks to (a local stand-in in tests).")
 
     @functools.cached_property
     def secret(self) -> bytes:

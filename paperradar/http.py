@@ -1,7 +1,8 @@
 """A polite HTTP client for live sources: rate limit, timeouts, retries with exponential backoff.
 
 arXiv asks for at most one request every 3 seconds and answers 429/503 when pushed; both are retried
-after a growing delay (or the server's Retry-After). Time is injectable so tests run instantly.
+after a growing delay (or the server's Retry-After). A ``Backoff`` header on any answer (Zotero's way of
+saying "slow down") holds the next request back that many seconds. Time is injectable so tests run instantly.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class PoliteClient:
         self.sleep = sleep
         self.clock = clock
         self._last: float | None = None
+        self._not_before: float | None = None  # set by a Backoff header
         self._client = httpx.Client(
             transport=transport,
             timeout=timeout,
@@ -58,12 +60,21 @@ class PoliteClient:
     def _wait_turn(self) -> None:
         if self._last is not None:
             wait = self.min_interval - (self.clock() - self._last)
+            if self._not_before is not None:
+                wait = max(wait, self._not_before - self.clock())
             if wait > 0:
                 self.sleep(wait)
+        self._not_before = None
         self._last = self.clock()
 
     def get(self, url: str, params: dict | None = None) -> httpx.Response:
         """GET ``url``; return a 2xx/4xx response, or raise InputUnusable once retries are spent."""
+        return self.request("GET", url, params=params)
+
+    def request(self, method: str, url: str, *, params: dict | None = None, headers: dict | None = None,
+                content: bytes | None = None) -> httpx.Response:
+        """Send a request with the same pacing and retries as :meth:`get`. Only idempotent requests should
+        be retried: a caller sending a POST makes it so (Zotero's ``Zotero-Write-Token``)."""
         delay = self.backoff
         problem = ""
         for attempt in range(self.retries + 1):
@@ -72,10 +83,13 @@ class PoliteClient:
                 delay *= 2
             self._wait_turn()
             try:
-                response = self._client.get(url, params=params)
+                response = self._client.request(method, url, params=params, headers=headers, content=content)
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 problem = f"{type(e).__name__}: {e}"
                 continue
+            backoff = response.headers.get("Backoff", "")
+            if backoff.isdigit():
+                self._not_before = self.clock() + min(float(backoff), self.max_backoff)
             if response.status_code in RETRY_STATUS:
                 problem = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("Retry-After", "")

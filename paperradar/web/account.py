@@ -17,6 +17,7 @@ from ..notify import DestinationError
 from ..query import QueryError
 from ..store import User
 from .deps import SESSION_COOKIE, accounts, check_csrf, client_address, current_user, digests, library, secure
+from .deps import zotero as zotero_sync
 from .forms import ZONES, form, form_of, preferences
 from .navigation import back, local, to_sign_in
 from .templating import no_mail, render
@@ -92,7 +93,8 @@ def _settings_page(request: Request, user: User, *, values: dict | None = None, 
         "me": user, "sub": sub, "form": values, "error": error, "saved": saved, "zones": ZONES,
         "max_papers_limit": MAX_PAPERS, "tags": library(request).tags(user),
         "destinations": digests(request).subs.destinations(sub.id) if sub else [],
-        "destination_error": destination_error, "destination_url": destination_url}, status=status)
+        "destination_error": destination_error, "destination_url": destination_url,
+        "zotero": zotero_sync(request).connection(user)}, status=status)
 
 
 @router.get("/settings")

@@ -28,6 +28,7 @@ from ..jobs import Courier, Periodic
 from ..search import SearchEngine
 from ..store import Store
 from . import account, api, feeds, library, pages, security, status, subscribe, suggest, topics
+from . import zotero as zotero_routes
 from .deps import ResultCache, Services
 from .templating import render_error
 
@@ -109,6 +110,7 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.include_router(status.router)
     app.include_router(suggest.router)
     app.include_router(topics.router)
+    app.include_router(zotero_routes.router)
     _install_error_handlers(app)
     # Middleware, innermost first; the last added sees the request first.
     app.add_middleware(security.RateLimiter, per_minute=settings.rate_limit)

@@ -27,6 +27,7 @@ from ..query import QueryError
 from ..search import Results, SearchEngine
 from ..store import Store, User
 from ..trending import RankingCache
+from ..zotero import ZoteroSync
 from .security import CSRF_COOKIE, Csrf
 
 SESSION_COOKIE = "paperradar_session"
@@ -151,6 +152,11 @@ def digests(request: Request) -> Digests:
 
 def library(request: Request) -> Library:
     return Library(services(request).store)
+
+
+def zotero(request: Request) -> ZoteroSync:
+    svc = services(request)
+    return ZoteroSync(svc.store, svc.settings.zotero_api_url)
 
 
 def current_user(request: Request) -> User | None:
