@@ -79,6 +79,9 @@ class Settings:
                                           "answer one post of a digest before it is retried later.")
     webhook_private_hosts: bool = _setting(False, "Let users add chat destinations and webhooks on this "
                                                   "server's own network (loopback, private addresses).")
+    # -- groups, notes and discussion
+    comments_public: bool = _setting(False, "Let signed-in users comment under papers for everyone signed in "
+                                            "to see; off, comments are seen only inside a group.")
     # -- keeping current (paperradar sync; `serve` runs it on a schedule)
     sync_interval_min: int = _setting(60, "Minutes between the sync runs `serve` makes in-process (sync, "
                                           "then index, then due digests); 0: no schedule (run `paperradar "

@@ -15,6 +15,7 @@ from .clock import stamp, utc
 from .errors import NotFound, PaperradarError
 from .search import filter_papers
 from .store import Marks, Store, StoredPaper, Tag, User
+from .store.groups import GroupStore
 
 MAX_TAG = 60
 MAX_TAGS = 200
@@ -33,6 +34,14 @@ class Item:
     paper: StoredPaper
     added: str
     tags: tuple[str, ...]
+    notes: tuple = ()  # the notes on it the user may read (paperradar.notes)
+
+
+def _in_notes(query: str, notes) -> bool:
+    """Whether every plain word of a library search is in these notes (the search finds notes too)."""
+    words = [w for w in query.lower().split() if not w.startswith("-") and ":" not in w]
+    text = " ".join(n.body for n in notes).lower()
+    return bool(words) and all(w.strip('"') in text for w in words)
 
 
 @dataclass
@@ -187,10 +196,13 @@ class Library:
         tag_id = self.db.tag(user.id, tag).id if tag else None
         rows = self.db.library(user.id, tag_id)
         papers = {p.id: p for p in self.store.get_many(pid for pid, _, _ in rows)}
+        notes = GroupStore(self.store).notes_for(user.id, list(papers))  # the user's and their groups'
         if query and query.strip():
             keep = {p.id for p in filter_papers(list(papers.values()), query)}
+            keep |= {pid for pid, found in notes.items() if _in_notes(query, found)}
             papers = {pid: p for pid, p in papers.items() if pid in keep}
-        return [Item(papers[pid], added, tags) for pid, added, tags in rows if pid in papers]
+        return [Item(papers[pid], added, tags, tuple(notes.get(pid, ()))) for pid, added, tags in rows
+                if pid in papers]
 
     # -- export ---------------------------------------------------------------------------------------
     def export_json(self, user: User, tag: str | None = None, now: dt.datetime | None = None) -> dict:

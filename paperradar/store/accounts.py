@@ -94,8 +94,10 @@ class AccountStore:
         return self._r.execute("SELECT count(*) FROM users").fetchone()[0]
 
     def delete_user(self, user_id: int) -> None:
-        """Remove the account and everything of it: sessions, tags, library, dismissals, models (by cascade),
-        its votes, its digest subscription (with saved searches and queued mail) and its sign-in links."""
+        """Remove the account and everything of it: sessions, tags, library, dismissals, models, group
+        memberships, notes, comments and what it saved to groups (by cascade), its votes, its digest
+        subscription (with saved searches and queued mail), its sign-in links, and the groups it alone owned
+        and alone was in."""
         with self.store.transaction():
             row = self.db.execute("SELECT email FROM users WHERE id = ?", (user_id,)).fetchone()
             if row is None:
@@ -104,6 +106,20 @@ class AccountStore:
             self.db.execute("DELETE FROM subscribers WHERE email = ?", row)
             self.db.execute("DELETE FROM subscribe_requests WHERE email = ?", row)
             self.db.execute("DELETE FROM signin_links WHERE email = ?", row)
+            # a group of which this is the only owner: handed to its oldest other member, or deleted with
+            # all its data when nobody else is in it (its members, notes and comments go by cascade)
+            for (gid,) in self.db.execute(
+                    "SELECT group_id FROM group_members WHERE user_id = ? AND role = 'owner' AND group_id "
+                    "NOT IN (SELECT group_id FROM group_members WHERE role = 'owner' AND user_id != ?)",
+                    (user_id, user_id)).fetchall():
+                heir = self.db.execute("SELECT user_id FROM group_members WHERE group_id = ? AND "
+                                       "user_id != ? ORDER BY joined, user_id LIMIT 1",
+                                       (gid, user_id)).fetchone()
+                if heir is None:
+                    self.db.execute("DELETE FROM groups WHERE id = ?", (gid,))
+                else:
+                    self.db.execute("UPDATE group_members SET role = 'owner' WHERE group_id = ? AND "
+                                    "user_id = ?", (gid, heir[0]))
             self.db.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
     # -- magic links ----------------------------------------------------------------------------------

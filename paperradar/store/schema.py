@@ -408,4 +408,94 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] =
         CREATE INDEX chat_outbox_due ON chat_outbox(status, next_attempt);
         """,
     ),
+    (
+        "groups, notes and comments",
+        """
+        -- Groups (paperradar.groups): a shared library, feed and digest. role: owner | member.
+        CREATE TABLE groups (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            created TEXT NOT NULL,
+            hour INTEGER NOT NULL DEFAULT 8,        -- the group's chat digest: its hour and zone
+            tz TEXT NOT NULL DEFAULT 'UTC',
+            library_version INTEGER NOT NULL DEFAULT 0  -- bumped by every change to the group library
+        );
+        CREATE TABLE group_members (
+            group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT NOT NULL DEFAULT 'member',
+            joined TEXT NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX group_members_user ON group_members(user_id);
+        -- Invitations: the link is signed over (id, nonce, expiry), and `used` makes it single-use.
+        CREATE TABLE group_invites (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            email TEXT,                         -- the address it was mailed to, NULL for a link to copy
+            invited_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            nonce TEXT NOT NULL,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            used TEXT
+        );
+        CREATE INDEX group_invites_group ON group_invites(group_id, created);
+        CREATE TABLE group_tags (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            name TEXT NOT NULL COLLATE NOCASE,
+            created TEXT NOT NULL,
+            UNIQUE (group_id, name)
+        );
+        CREATE TABLE group_library (
+            tag_id INTEGER NOT NULL REFERENCES group_tags(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,  -- who saved it
+            added TEXT NOT NULL,
+            PRIMARY KEY (tag_id, paper_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX group_library_group ON group_library(group_id, paper_id);
+        CREATE INDEX group_library_user ON group_library(user_id);
+        -- the group feed's trained model (derived: retrained when library_version or the index changes)
+        CREATE TABLE group_models (
+            group_id INTEGER PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+            library_version INTEGER NOT NULL,
+            index_stamp TEXT NOT NULL,
+            model TEXT NOT NULL,
+            trained TEXT NOT NULL
+        );
+        -- Notes on papers, Markdown source (rendered and sanitised when shown), private (group_id NULL)
+        -- or shared with a group.
+        CREATE TABLE notes (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE,
+            body TEXT NOT NULL,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL
+        );
+        CREATE INDEX notes_user ON notes(user_id, paper_id);
+        CREATE INDEX notes_group ON notes(group_id, paper_id);
+        -- Comments under a paper: in a group, or (group_id NULL) seen by every signed-in user when the
+        -- operator allows public comments.
+        CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE,
+            body TEXT NOT NULL,
+            created TEXT NOT NULL,
+            edited TEXT
+        );
+        CREATE INDEX comments_paper ON comments(paper_id, created);
+        CREATE INDEX comments_group ON comments(group_id, created);
+        CREATE INDEX comments_user ON comments(user_id, created);
+        -- a group's chat destination: the row's subscriber is the owner who added it (personal digests
+        -- leave these out, the group digest posts to them)
+        ALTER TABLE destinations ADD COLUMN group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE;
+        CREATE INDEX destinations_group ON destinations(group_id);
+        """,
+    ),
 ]

@@ -27,7 +27,7 @@ from ..errors import PaperradarError
 from ..jobs import Courier, Periodic
 from ..search import SearchEngine
 from ..store import Store
-from . import account, api, feeds, library, pages, security, status, subscribe, suggest, topics
+from . import account, api, feeds, groups, library, pages, security, status, subscribe, suggest, topics
 from . import zotero as zotero_routes
 from .deps import ResultCache, Services
 from .templating import render_error
@@ -111,6 +111,8 @@ def create_app(data_dir: str | Path | None = None, *, env: dict[str, str] | None
     app.include_router(suggest.router)
     app.include_router(topics.router)
     app.include_router(zotero_routes.router)
+    app.include_router(groups.router)
+    app.include_router(groups.api)
     _install_error_handlers(app)
     # Middleware, innermost first; the last added sees the request first.
     app.add_middleware(security.RateLimiter, per_minute=settings.rate_limit)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from .. import references
 from ..library import LibraryError
+from ..notes import render_markdown
 from ..query import QueryError
 from ..recommend import WINDOWS, FeedFilters, Recommender
 from ..store import User
@@ -81,7 +82,8 @@ def library_page(request: Request, tag: str = Query("", max_length=200), q: str 
         except QueryError as e:
             items, error = lib.items(user, tag or None), str(e)
     return render(request, "library.html", {"me": user, "tags": tags, "tag": tag, "q": q, "items": items,
-                                            "error": error, "formats": references.FORMATS.values()},
+                                            "error": error, "formats": references.FORMATS.values(),
+                                            "md": render_markdown},
                   status=400 if error else 200)
 
 

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from .. import trending as trending_mod
+from ..notes import Notes, render_markdown
 from ..query import QueryError, parse_query
 from ..shorthand import corrected_text
-from .deps import check_csrf, services
+from .deps import check_csrf, current_user, services
 from .params import MAX_OFFSET, PAGE_SIZE, SearchArgs, search_args
 from .templating import month_chart, render
 
@@ -128,7 +129,19 @@ def paper_page(request: Request, ref: str):
         paper = svc.store.get(ref)
         votes = svc.store.vote_totals([paper.id]).get(paper.id, 0)
         related = svc.related(paper.key, limit=10) if len(svc.engine.vectors) else []
-    return render(request, "paper.html", {"paper": paper, "votes": votes, "related": related})
+        discussion = _discussion(request, paper.id)
+    return render(request, "paper.html", {"paper": paper, "votes": votes, "related": related, **discussion})
+
+
+def _discussion(request: Request, paper_id: int) -> dict:
+    """The notes and comments a signed-in reader may see on a paper, and their groups (the forms)."""
+    me = current_user(request)
+    if me is None:
+        return {}
+    notes = Notes(services(request).store, services(request).settings.comments_public)
+    return {"notes": notes.notes_on(me, paper_id), "comments": notes.comments_on(me, paper_id),
+            "my_groups": notes.groups(me), "md": render_markdown,
+            "can_remove": lambda c: notes.can_remove(me, c), "comments_public": notes.public}
 
 
 @router.get("/trending")
