@@ -24,6 +24,7 @@ from .clock import stamp, utc
 from .config import Settings
 from .errors import PaperradarError, RateLimited
 from .mail import TEMPLATES
+from .notes import Notes
 from .query import parse_query
 from .recommend import Recommender
 from .search import SearchEngine
@@ -89,6 +90,7 @@ class Digest:
     searches: list[tuple[str, list]]  # [(query, [Hit])]
     for_you: list = field(default_factory=list)  # [Recommendation], for subscribers with an account
     notes: list[str] = field(default_factory=list)  # what the radar could not fetch (sync.problems)
+    comments: int = 0  # new comments by others on papers the subscriber saved (paperradar.notes)
 
     @property
     def papers(self) -> int:
@@ -281,7 +283,17 @@ class Digests:
                 found.append((q, hits))
             for_you = self._for_you(sub, candidates)
         notes = once(("notes",), lambda: sync.problems(self.store, now))
-        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found, for_you, notes)
+        return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found, for_you, notes,
+                      self._comments(sub, now))
+
+    def _comments(self, sub: Subscriber, now: dt.datetime) -> int:
+        """New comments (the last day) by others on papers the subscriber's account saved, alone or in a
+        group: "3 new comments on papers you saved"."""
+        user = self.store.accounts.user_by_email(sub.email)
+        if user is None or sub.id == 0:
+            return 0
+        return Notes(self.store, self.settings.comments_public).new_comments(
+            user, stamp(now - dt.timedelta(days=1)))
 
     def _for_you(self, sub: Subscriber, candidates: list[int]) -> list:
         """The subscriber's recommendations among the new papers, when the address has an account with a

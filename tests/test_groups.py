@@ -300,3 +300,22 @@ def test_huge_and_empty_notes_are_refused_with_a_message(lab):
     r = post(ada, "/papers/no-such-paper/notes", {"body": "x"}, page=page)
     assert r.status_code == 404
     assert GroupStore(lab["store"]).notes_on(1, 1) == []
+
+
+def test_the_digest_counts_new_comments_on_papers_you_saved(lab):
+    from paperradar.digest import Digests, Preferences
+
+    svc = lab["ada"].app.state.services
+    ada, bob, gid, page = lab["ada"], lab["bob"], lab["gid"], f"/paper/{CURIE[0]}"
+    post(ada, f"/papers/{CURIE[0]}/save", {"tag": "t"}, page=page)
+    for i in range(3):
+        post(bob, f"/papers/{CURIE[0]}/comments", {"body": f"thought {i}", "group": str(gid)}, page=page)
+    post(ada, f"/papers/{CURIE[0]}/comments", {"body": "my own", "group": str(gid)}, page=page)
+    post(lab["eve"], f"/papers/{CURIE[0]}/comments", {"body": "elsewhere", "group": str(lab["other"])},
+         page=page)
+    digests = Digests(svc.store, svc.engine, svc.settings)
+    sub = digests.subscribe_verified("ada@example.org", Preferences())
+    text, html = digests.preview_for(sub)
+    assert "3 new comments on papers you saved" in text and "3 new comments on papers you saved" in html
+    bob_sub = digests.subscribe_verified("bob@example.org", Preferences())
+    assert "new comment" not in digests.preview_for(bob_sub)[0]  # his own, on a paper he did not save
