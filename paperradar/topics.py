@@ -10,11 +10,11 @@ the store and the vector index):
 - ``meta.json``: every topic (id, level, parent, label, distinctive terms, central papers, size, position),
   how the layout was made, and what changed since the last full clustering (the drift report).
 
-:func:`build` clusters everything (``paperradar index --rebuild topics``): spherical k-means (usearch's) at
-two levels — about sqrt(N) fine topics and about N^(1/3)/1.6 broad ones, each fine topic under the broad one
-most of its papers fall in — and lays the map out with t-SNE (openTSNE). Topic ids are kept across
-rebuilds where a new topic's centroid matches an old one, so a saved search ``topic:12`` keeps meaning what
-it meant.
+:func:`build` clusters everything (``paperradar index --rebuild topics``): spherical k-means
+(scikit-learn's) at two levels — about sqrt(N) fine topics and about N^(1/3)/1.6 broad ones, each fine topic
+under the broad one most of its papers fall in — and lays the map out with t-SNE (openTSNE). Topic ids are
+kept across rebuilds where a new topic holds mostly the papers of an old one, so a saved search
+``topic:12`` keeps meaning what it meant.
 
 :func:`update` (every ``paperradar index``) costs what changed: a new or re-embedded paper joins its nearest
 fine topic and is placed at the weighted mean of its nearest already-placed neighbours' positions (the
@@ -44,7 +44,7 @@ ARRAYS = ("ids", "topic", "xy", "day", "text")
 PLACE_NEIGHBOURS = 10  # a new paper sits at the similarity-weighted mean of this many placed neighbours
 LABEL_TERMS = 8  # distinctive terms kept per topic
 CENTRAL = 8  # most central papers kept per topic
-MATCH_SIMILARITY = 0.85  # a rebuilt topic keeps an old topic's id when their centroids are this close
+MATCH_OVERLAP = 0.5  # a rebuilt topic keeps an old topic's id when they share this much (Jaccard) of papers
 DRIFT_ADDED = 0.2  # a rebuild is advised once this share of the papers joined since the last clustering
 DRIFT_FIT = 0.9  # ... or once new papers fit their topics this much worse than the clustered ones did
 _WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
@@ -147,9 +147,11 @@ def distinctive_terms(inside: Counter, n_inside: int, outside: Counter, n_outsid
                       top: int = LABEL_TERMS) -> list[str]:
     """The words that set a topic apart: smoothed log-odds of a term's document frequency in the topic
     against the rest of the corpus (as the For-you profile terms), among terms in at least 5 % of the
-    topic's papers (and 2). A word inside a chosen phrase is left out ("diffusion" after "diffusion
-    models")."""
+    topic's papers (and 2; in a topic whose papers share no such term, any term). A word inside a chosen
+    phrase is left out ("diffusion" after "diffusion models")."""
     least = max(2, math.ceil(0.05 * n_inside))
+    if not any(c >= least for c in inside.values()):
+        least = 1
     scored = []
     for t, c in inside.items():
         if c < least:
@@ -184,20 +186,20 @@ def _normalised(x: np.ndarray) -> np.ndarray:
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical k-means (usearch's, cosine): (assignment per row, unit centroids)."""
-    from usearch.index import kmeans as usearch_kmeans
+    """Spherical k-means over unit vectors: (assignment per row, unit centroids). scikit-learn's k-means
+    (k-means++ seeding, Lloyd) on the unit vectors, centroids renormalised: the same clusters for the same
+    vectors and seed (usearch's k-means, tried first, is not reproducible: 3 % agreement between two runs)."""
+    from sklearn.cluster import KMeans
 
     k = max(1, min(k, len(x)))
     if k == 1:
         return np.zeros(len(x), dtype=np.int64), _normalised(x.mean(axis=0, keepdims=True))
-    assign, _, centroids = usearch_kmeans(np.ascontiguousarray(x, dtype=np.float32), k, metric="cos",
-                                          dtype="f32", seed=seed, max_iterations=50, max_seconds=600.0)
-    assign = np.asarray(assign, dtype=np.int64)
-    # usearch leaves a cluster that lost all its points with a stale centroid: keep only used ones
-    used = np.unique(assign)
+    km = KMeans(n_clusters=k, n_init=1, max_iter=50, tol=1e-4, random_state=seed, algorithm="lloyd")
+    assign = km.fit_predict(np.ascontiguousarray(x, dtype=np.float32)).astype(np.int64)
+    used = np.unique(assign)  # a cluster left empty is dropped
     remap = np.full(k, -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
-    return remap[assign], _normalised(np.asarray(centroids)[used])
+    return remap[assign], _normalised(np.asarray(km.cluster_centers_)[used])
 
 
 def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -208,22 +210,30 @@ def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> np.ndar
     return out
 
 
-def match_ids(new: np.ndarray, old: np.ndarray, old_ids: list[int], next_id: int,
-              least: float = MATCH_SIMILARITY) -> tuple[list[int], int]:
-    """Ids for ``new`` centroids: an old topic's id where the two centroids are each other's best match
-    with a similarity of at least ``least`` (greedy, most similar pairs first), else a fresh id."""
-    ids: list[int | None] = [None] * len(new)
-    if len(old) and len(new):
-        sims = new @ old.T
-        pairs = np.argwhere(sims >= least)
-        order = np.argsort(-sims[pairs[:, 0], pairs[:, 1]], kind="stable") if len(pairs) else []
-        taken_new, taken_old = set(), set()
-        for i, j in (pairs[o] for o in order):
-            if i in taken_new or j in taken_old:
-                continue
-            ids[i] = old_ids[j]
-            taken_new.add(i)
-            taken_old.add(j)
+def match_ids(new_rows: np.ndarray, old_ids: np.ndarray, n_new: int, next_id: int,
+              least: float = MATCH_OVERLAP) -> tuple[list[int], int]:
+    """Ids for ``n_new`` new topics from the papers they share with the old ones: ``new_rows`` is each
+    paper's new topic (0..n_new-1), ``old_ids`` its old topic id (-1 for a paper that had none). A new topic
+    takes an old topic's id where the two hold mostly the same papers (Jaccard overlap of at least
+    ``least``; most overlapping pairs first, each id once), else a fresh id from ``next_id``."""
+    new_rows, old_ids = np.asarray(new_rows, dtype=np.int64), np.asarray(old_ids, dtype=np.int64)
+    ids: list[int | None] = [None] * n_new
+    had = old_ids >= 0
+    if had.any():
+        new_size = np.bincount(new_rows, minlength=n_new)
+        old_values, old_size = np.unique(old_ids[had], return_counts=True)
+        sizes = dict(zip(old_values.tolist(), old_size.tolist(), strict=True))
+        pairs, shared = np.unique(np.stack([new_rows[had], old_ids[had]]), axis=1, return_counts=True)
+        scored = sorted(((c / (new_size[i] + sizes[o] - c), int(i), int(o))
+                         for (i, o), c in zip(pairs.T.tolist(), shared.tolist(), strict=True)),
+                        key=lambda t: (-t[0], t[1], t[2]))
+        taken: set[int] = set()
+        for overlap, i, o in scored:
+            if overlap < least:
+                break
+            if ids[i] is None and o not in taken:
+                ids[i] = o
+                taken.add(o)
     out = []
     for i in ids:
         if i is None:
@@ -477,12 +487,11 @@ def build(store, vectors, directory: str | Path, seed: int = 0,
         used_broad = np.unique(parent_row)  # a broad topic no fine topic chose is dropped
         broad_c = broad_c[used_broad]
         parent_row = np.searchsorted(used_broad, parent_row)
-        # stable ids across rebuilds
+        # stable ids across rebuilds: by the papers a new topic shares with an old one
         next_id = int(old["meta"].get("next_id", 1)) if old else 1
-        broad_ids, next_id = match_ids(broad_c, old["broad_c"] if old else np.zeros((0, x.shape[1])),
-                                       old["broad_ids"] if old else [], next_id)
-        fine_ids, next_id = match_ids(fine_c, old["fine_c"] if old else np.zeros((0, x.shape[1])),
-                                      old["fine_ids"] if old else [], next_id)
+        old_fine, old_broad = _old_assignment(directory, ids)
+        broad_ids, next_id = match_ids(parent_row[fine_assign], old_broad, len(broad_c), next_id)
+        fine_ids, next_id = match_ids(fine_assign, old_fine, nf, next_id)
         say("topics: labelling")
         t = time.perf_counter()
         texts, days = _texts_and_days(store, ids)
@@ -557,6 +566,24 @@ def _save(directory: Path, arrays: dict, meta: dict, fine_c, fine_ids, broad_c, 
     (new / "meta.json").write_text(json.dumps(meta, indent=1))
     swap_directories(new, directory)
     shutil.rmtree(new, ignore_errors=True)
+
+
+def _old_assignment(directory: Path, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``ids``'s fine and broad topic ids in the index there now (-1 where none)."""
+    fine = np.full(len(ids), -1, dtype=np.int64)
+    broad = np.full(len(ids), -1, dtype=np.int64)
+    try:
+        index = TopicIndex(directory)
+    except TopicsUnavailable:
+        return fine, broad
+    old_ids = np.asarray(index.ids)
+    if not len(old_ids):
+        return fine, broad
+    at = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
+    found = old_ids[at] == ids
+    fine[found] = np.asarray(index.topic)[at[found]]
+    broad[found] = index.broad_of()[at[found]]
+    return fine, broad
 
 
 def _old(directory: Path) -> dict | None:

@@ -93,14 +93,18 @@ def test_distinctive_terms_prefer_phrases_and_leave_their_words_out():
     assert topics.label_of([]) == "(unlabelled)"
 
 
-def test_match_ids_keeps_old_ids_for_matching_centroids_only():
-    rng = np.random.default_rng(1)
-    old = topics._normalised(rng.normal(size=(5, 16)))
-    new = np.vstack([old[[2, 0]], topics._normalised(rng.normal(size=(1, 16)))])
-    ids, next_id = topics.match_ids(new, old, [10, 11, 12, 13, 14], next_id=20)
-    assert ids == [12, 10, 20] and next_id == 21
-    ids, next_id = topics.match_ids(new, np.zeros((0, 16)), [], next_id=1)
+def test_match_ids_keeps_the_ids_of_topics_holding_mostly_the_same_papers():
+    # old topics 10 (papers 0-9), 11 (10-19), 12 (20-29); papers 30-39 are new
+    old = np.array([10] * 10 + [11] * 10 + [12] * 10 + [-1] * 10)
+    # new topic 0 = old 11 exactly; new 1 = old 10 plus 2 of old 12 (overlap 10/12); new 2 = the rest
+    new = np.array([1] * 10 + [0] * 10 + [1, 1] + [2] * 8 + [2] * 10)
+    ids, next_id = topics.match_ids(new, old, 3, next_id=20)
+    assert ids == [11, 10, 20] and next_id == 21  # new 2 shares 8 of its 18 papers with 12: under half
+    ids, next_id = topics.match_ids(new, np.full(40, -1), 3, next_id=1)
     assert ids == [1, 2, 3] and next_id == 4
+    # two new topics both mostly old 10: the closer one keeps the id
+    ids, _ = topics.match_ids(np.array([0] * 9 + [1] * 1), np.array([10] * 10), 2, next_id=50)
+    assert ids == [10, 50]
 
 
 def test_place_is_the_similarity_weighted_mean():

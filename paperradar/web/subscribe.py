@@ -38,13 +38,16 @@ def _page(request: Request, name: str, context: dict, status: int = 200):
 
 # -- subscribing --------------------------------------------------------------------------------------------
 @router.get("/subscribe")
-def subscribe_form(request: Request, email: str = Query("", max_length=254)):
+def subscribe_form(request: Request, email: str = Query("", max_length=254),
+                   q: str = Query("", max_length=1000)):
+    """The full form; ``q`` fills in a saved search (a topic page's or a search's "Subscribe")."""
     error = None
     try:
         digests(request).mail.require()
     except MailNotConfigured:
         error = "This server has no mail set up yet, so it cannot take subscriptions."
-    return _page(request, "subscribe.html", {"form": form(email), "error": error})
+    return _page(request, "subscribe.html", {"form": form(email, searches=" ".join(q.split())),
+                                             "error": error})
 
 
 @router.post("/subscribe")
