@@ -7,6 +7,7 @@ code; users never see a traceback for their own mistakes.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from importlib import resources
@@ -481,6 +482,39 @@ def sync_command(ctx, since, if_due, only, no_index, no_digests, as_json) -> Non
                        f"{opened['mailed']} mailed to the operator")
     sys.exit(2 if any(r["status"] == "failed" for r in runs) else
              1 if any(r["rejected"] for r in runs) else 0)
+
+
+@cli.command("topics")
+@click.option("--level", type=click.Choice(["broad", "fine"]), default="broad", show_default=True,
+              help="Broad topics (about 30) or fine ones (a few hundred).")
+@click.option("--rising", type=click.IntRange(1, 24), metavar="MONTHS",
+              help="Only the topics whose share of new papers grew most over the last MONTHS months.")
+@click.option("--limit", default=50, type=click.IntRange(1, 10_000), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def topics_command(ctx, level, rising, limit, as_json) -> None:
+    """The corpus's topics (built by `paperradar index`): id, papers, label; `topic:ID` searches one."""
+    engine = _engine(ctx)
+    index = engine.topics
+    if rising:
+        found = index.rising(rising, level=level)[:limit]
+        rows = [{**t.to_dict(), "growth": round(g, 4), "papers": a, "papers_before": b}
+                for t, g, a, b in found]
+    else:
+        rows = [t.to_dict() for t in index.levels(level)[:limit]]
+    if as_json:
+        click.echo(json.dumps({"level": level, "rising_months": rising, "drift": index.drift(),
+                               "topics": rows}))
+        return
+    for r in rows:
+        extra = (f"  x{math.exp(r['growth']):.1f} ({r['papers']:,} vs {r['papers_before']:,})"
+                 if rising else "")
+        click.echo(f"topic:{r['id']:<6} {r['size']:>7,}  {r['label']}{extra}")
+    if not rows:
+        click.echo("no topic rose over that period" if rising else "no topics")
+    advice = index.drift().get("advice")
+    if advice:
+        click.echo(f"note: {advice}", err=True)
 
 
 @cli.command("status")

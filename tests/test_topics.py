@@ -327,3 +327,32 @@ def test_a_damaged_index_is_reported_not_crashed_on(engine):
         engine.topics  # noqa: B018
     engine.update_topics(rebuild=True)  # the fix the hint names
     assert len(engine.topics) == len(engine.vectors)
+
+
+@pytest.mark.slow
+def test_the_cli_lists_topics_and_rising_ones(engine):
+    from click.testing import CliRunner
+
+    from paperradar.cli import cli
+
+    data = str(engine.index_dir.parent)
+    out = CliRunner().invoke(cli, ["--data-dir", data, "topics", "--json"])
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.output)
+    assert [t["id"] for t in body["topics"]] == [t.id for t in engine.topics.levels("broad")]
+    text = CliRunner().invoke(cli, ["--data-dir", data, "topics", "--level", "fine", "--limit", "3"])
+    assert text.exit_code == 0 and len(text.output.strip().splitlines()) == 3
+    assert text.output.startswith("topic:")
+    rising = CliRunner().invoke(cli, ["--data-dir", data, "topics", "--rising", "1", "--json"])
+    assert rising.exit_code == 0 and all(t["growth"] > 0 for t in json.loads(rising.output)["topics"])
+
+
+def test_the_cli_says_when_there_are_no_topics(tmp_path, monkeypatch, capsys):
+    from paperradar.cli import main
+
+    monkeypatch.setattr("sys.argv", ["paperradar", "--data-dir", str(tmp_path), "topics"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.startswith("error: no topics yet")
+    assert "hint: paperradar index" in err
