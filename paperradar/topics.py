@@ -391,13 +391,27 @@ class TopicIndex:
             return self.topics.get(int(self.topic[i]))
         return None
 
-    def days_of(self, topic_id: int) -> np.ndarray:
+    def _mask(self, topic_id: int) -> np.ndarray | None:
+        """Which papers (parallel to ``ids``) are in a topic; None for an unknown topic."""
         t = self.topics.get(topic_id)
         if t is None:
-            return np.zeros(0, dtype=np.int32)
-        mask = np.asarray(self.topic) == topic_id if t.level == "fine" else \
-            np.isin(np.asarray(self.topic), [c.id for c in self.children(topic_id)])
-        return np.asarray(self.day[mask])
+            return None
+        topic = np.asarray(self.topic)
+        if t.level == "fine":
+            return topic == topic_id
+        return np.isin(topic, [c.id for c in self.children(topic_id)])
+
+    def days_of(self, topic_id: int) -> np.ndarray:
+        mask = self._mask(topic_id)
+        return np.zeros(0, dtype=np.int32) if mask is None else np.asarray(self.day[mask])
+
+    def recent_members(self, topic_id: int, days: int) -> np.ndarray:
+        """The ids of a topic's papers listed in the last ``days`` days (up to the newest paper's day)."""
+        mask, end = self._mask(topic_id), self.last_day()
+        if mask is None or end < 0:
+            return np.zeros(0, dtype=np.int64)
+        day = np.asarray(self.day)
+        return np.asarray(self.ids)[mask & (day > end - days) & (day <= end)]
 
     def last_day(self) -> int:
         d = np.asarray(self.day)

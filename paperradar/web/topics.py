@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from .. import topics as topics_mod
 from ..topics import TopicIndex, TopicsUnavailable, day_text, month_of, per_month
 from ..urls import paper_path
 from .deps import current_user, library, services
@@ -21,6 +22,7 @@ from .templating import month_chart, render
 
 router = APIRouter()
 RISING_MONTHS = (1, 3, 6)
+TOP_POOL = 500  # a rising topic's top papers are chosen among its newest this many of the window
 MAP_HITS = 500  # a search's best hits highlighted on the map
 
 
@@ -53,11 +55,21 @@ def _per_month(index: TopicIndex, topic_id: int, months: int = 36) -> list[dict]
     return [{"month": m, "papers": c} for m, c in series]
 
 
-def _rising(index: TopicIndex, months: int, level: str, limit: int) -> list[dict]:
+def _rising(index: TopicIndex, months: int, level: str, limit: int, store=None, top: int = 3) -> list[dict]:
+    """The rising topics, each with its ``top`` papers of the window (most votes, then newest) when
+    ``store`` is given."""
     out = []
     for t, growth, now, before in index.rising(months, level=level)[:limit]:
-        out.append({"topic": t.to_dict(), "growth": round(growth, 4), "papers": now, "papers_before": before,
-                    "months": months})
+        item = {"topic": t.to_dict(), "growth": round(growth, 4), "papers": now, "papers_before": before,
+                "months": months}
+        if store is not None:
+            recent = index.recent_members(t.id, 30 * months).tolist()[-TOP_POOL:]
+            votes = store.vote_totals(recent)
+            papers = store.get_many(recent)
+            papers.sort(key=lambda p: (-votes.get(p.id, 0),
+                                       -topics_mod.day_number(p.announced or p.submitted), p.id))
+            item["top"] = papers[:top]
+        out.append(item)
     return out
 
 
@@ -71,7 +83,7 @@ def topics_page(request: Request, months: int = Query(3, ge=1, le=6)):
         if index is not None:
             broad = index.levels("broad")
             context.update(broad=[(b, index.children(b.id)) for b in broad],
-                           rising=_rising(index, months, "fine", 12), drift=index.drift())
+                           rising=_rising(index, months, "fine", 12, store=svc.store), drift=index.drift())
             series = {r["topic"]["id"]: _per_month(index, r["topic"]["id"], 12) for r in context["rising"]}
             context["charts"] = {t: {"chart": month_chart(s), "series": s} for t, s in series.items()}
     return render(request, "topics.html", context)
