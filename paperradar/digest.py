@@ -1,6 +1,10 @@
 """Subscriptions and the daily digest: subscribe (double opt-in), compose each subscriber's digest once a
 day at their hour, and deliver the outbox exactly once — with retries, backoff and bounce handling.
 
+Groups (paperradar.groups) get a digest too, composed the same way once per (group, local day) at the group's
+hour: the new papers its feed and saved searches find, and the comments on its library. It is mailed to each
+member who has not opted out and posted to the group's chat destinations, through the same outbox.
+
 The clock is a parameter everywhere (``now``, an aware UTC datetime), so `paperradar digest send --at`
 and the tests can run any morning. Composing and sending are separate steps joined by the outbox table:
 a digest is composed into the outbox once per (subscriber, local day), in the same transaction that moves
@@ -23,12 +27,14 @@ from . import mail, notify, sync, trending
 from .clock import stamp, utc
 from .config import Settings
 from .errors import PaperradarError, RateLimited
+from .groups import Groups
 from .mail import TEMPLATES
 from .notes import Notes
 from .query import parse_query
 from .recommend import Recommender
 from .search import SearchEngine
 from .store import Store, Subscriber
+from .store.groups import DigestGroup
 
 # RateLimited (now paperradar.errors), utc and stamp (now paperradar.clock) are still imported from here by
 # paperradar/web and bench/digest.py; they are the same objects.
@@ -36,6 +42,7 @@ __all__ = ["Digest", "Digests", "Preferences", "RateLimited", "SubscribeError", 
 
 MAX_SEARCHES = 10
 MAX_PAPERS = 50
+GROUP_PAPERS = 10  # papers per section of a group digest
 ADDRESS_LIMIT = 5  # subscribe requests per address per day
 CLIENT_LIMIT = 20  # subscribe requests per client address per day
 LEASE = dt.timedelta(minutes=15)  # a mail claimed longer ago than this by a live-looking sender is retaken
@@ -91,6 +98,8 @@ class Digest:
     for_you: list = field(default_factory=list)  # [Recommendation], for subscribers with an account
     notes: list[str] = field(default_factory=list)  # what the radar could not fetch (sync.problems)
     comments: int = 0  # new comments by others on papers the subscriber saved (paperradar.notes)
+    group: DigestGroup | None = None  # a group's digest: ``subscriber`` stands for the group's schedule
+    saved_by: dict[int, str] = field(default_factory=dict)  # group digest: saved paper id -> who saved it
 
     @property
     def papers(self) -> int:
@@ -98,12 +107,14 @@ class Digest:
 
     @property
     def subject(self) -> str:
+        name = f"{self.group.name} · paperradar" if self.group else "paperradar"
         if not self.new_listings:
             if self.notes:
-                return f"paperradar {self.day}: no new papers (a source is not reachable)"
-            return f"paperradar {self.day}: no new papers today"
+                return f"{name} {self.day}: no new papers (a source is not reachable)"
+            return f"{name} {self.day}: no new papers today"
         n = self.papers
-        return f"paperradar {self.day}: {n} paper{'' if n == 1 else 's'} for you"
+        whom = "the group" if self.group else "you"
+        return f"{name} {self.day}: {n} paper{'' if n == 1 else 's'} for {whom}"
 
 
 _ASK = object()  # Digests.due: look the arXiv listing up now
@@ -119,6 +130,7 @@ class Digests:
         self.settings = settings
         self.mail = mail.MailSettings.from_settings(settings)
         self.chats = notify.Chats(store, settings, self.mail.base_url)
+        self.groups = Groups(store, settings, engine)
 
     # -- links ------------------------------------------------------------------------------------------
     def token(self, purpose: str, sub: Subscriber, expires: int = 0) -> str:
@@ -253,10 +265,13 @@ class Digests:
         return day
 
     def compose(self, sub: Subscriber, now: dt.datetime, day: str | None = None, *,
-                shared: dict | None = None) -> Digest:
+                shared: dict | None = None, group: DigestGroup | None = None) -> Digest:
         """``shared``: a dict that compose_due passes to every compose of one run (one ``now``), so the
         work that is the same for many subscribers (the day's candidates and trending ranking, a popular
-        saved search over the same new papers) is done once per run instead of once per subscriber."""
+        saved search over the same new papers) is done once per run instead of once per subscriber.
+
+        ``group``: a group's digest (``sub`` is then group_schedule(group)): its feed instead of a
+        person's, and the comments on its library."""
         memo = {} if shared is None else shared
 
         def once(key: tuple, compute):
@@ -267,7 +282,7 @@ class Digests:
         day = day or self.local_day(sub, now)[0]
         latest = once(("latest", day), lambda: self.store.latest_day(day))
         new = latest is not None and (sub.last_listing_day is None or latest > sub.last_listing_day)
-        top, found, for_you = [], [], []
+        top, found, for_you, saved_by = [], [], [], {}
         if new:
             since = latest if sub.last_listing_day is None else \
                 (dt.date.fromisoformat(sub.last_listing_day) + dt.timedelta(days=1)).isoformat()
@@ -281,10 +296,14 @@ class Digests:
                             lambda q=q: self.engine.new_matches(q, candidates, limit=sub.max_papers,
                                                                since=since))
                 found.append((q, hits))
-            for_you = self._for_you(sub, candidates)
+            if group is None:
+                for_you = self._for_you(sub, candidates)
+            else:
+                for_you, saved_by = self._group_for_you(group, sub.max_papers, candidates)
         notes = once(("notes",), lambda: sync.problems(self.store, now))
+        comments = self._comments(sub, now) if group is None else self._group_comments(group, now)
         return Digest(sub, day, latest if new else sub.last_listing_day, new, top, found, for_you, notes,
-                      self._comments(sub, now))
+                      comments, group, saved_by)
 
     def _comments(self, sub: Subscriber, now: dt.datetime) -> int:
         """New comments (the last day) by others on papers the subscriber's account saved, alone or in a
@@ -305,11 +324,78 @@ class Digests:
         feed = Recommender(self.store, self.engine).feed(user, limit=sub.max_papers, candidates=candidates)
         return [r for r in feed.items if r.why != "trending"]
 
-    def render(self, digest: Digest) -> tuple[str, str]:
+    # -- group digests ------------------------------------------------------------------------------------
+    @staticmethod
+    def group_schedule(g: DigestGroup) -> Subscriber:
+        """A group as a subscriber to compose for: its hour, zone, saved searches and cursor, no trending
+        section (the group digest is what the group's library and searches find). Its creation stands for
+        the confirmation: a group made after today's hour gets its first digest tomorrow."""
+        return Subscriber(id=0, email="", status="active", trending=False, max_papers=GROUP_PAPERS,
+                          hour=g.hour, tz=g.tz, nonce="", created=g.created, confirmed=g.created,
+                          last_digest_day=g.last_digest_day, last_listing_day=g.last_listing_day, bounces=0,
+                          searches=g.searches)
+
+    def _group_for_you(self, g: DigestGroup, limit: int, candidates: list[int]) -> tuple[list, dict]:
+        """The group feed among the new papers (its model, or papers related to its library below 3
+        saved ones), and who saved the papers they are close to."""
+        group = self.groups.db.as_group(g.id)
+        if group is None or self.engine is None or not self.groups.db.saved_ids(g.id):
+            return [], {}
+        feed, who = self.groups.feed_of(group, limit=limit, candidates=candidates)
+        return [r for r in feed.items if r.why != "trending"], who
+
+    def _group_comments(self, g: DigestGroup, now: dt.datetime) -> int:
+        """Comments of the last day on papers in the group library, that the group reads."""
+        return self.groups.db.new_comments_on_library(g.id, stamp(now - dt.timedelta(days=1)),
+                                                      self.settings.comments_public)
+
+    def compose_group(self, g: DigestGroup, now: dt.datetime, day: str | None = None, *,
+                      shared: dict | None = None) -> Digest:
+        return self.compose(self.group_schedule(g), now, day, shared=shared, group=g)
+
+    def _compose_groups(self, now: dt.datetime, listings, shared: dict) -> int:
+        """Compose every group digest due at ``now``: one mail per member who wants it and one message per
+        working chat destination, all composed before the transaction that queues them with the group's
+        cursor (a second composer at the same time finds the cursor moved and queues nothing)."""
+        queued = 0
+        for g in self.groups.db.digest_groups():
+            day = self.due(self.group_schedule(g), now, listings)
+            if day is None:
+                continue
+            recipients = self.groups.db.digest_recipients(g.id)
+            if not recipients and not any(d.status == "ok" for d in self.subs.group_destinations(g.id)):
+                continue  # nobody to tell: composed on the first morning someone is
+            digest = self.compose_group(g, now, day, shared=shared)
+            mails = []
+            for uid, address, joined in recipients:
+                message_id, message = self.group_message(digest, uid, address, joined, now)
+                mails.append((uid, address, message_id, message))
+            chats = self.chats.prepare(digest)
+            with self.store.transaction():
+                if self.groups.db.move_digest_cursor(g.id, day, digest.listing_day):
+                    queued += self.subs.enqueue_group(g.id, day, mails, stamp(now))
+                    self.chats.enqueue(chats, day, now)
+        return queued
+
+    def group_message(self, digest: Digest, user_id: int, address: str, joined: str, now: dt.datetime
+                      ) -> tuple[str, bytes]:
+        """A member's mail of a group digest: the group's content, their own one-click opt-out link."""
+        stop = self.groups.digest_stop_url(digest.group.id, user_id, joined)
+        text, html = self.render(digest, stop_url=stop)
+        message_id = mail.new_message_id(self.mail)
+        return message_id, mail.build_message(
+            self.mail, to=address, subject=digest.subject, text=text, html=html, message_id=message_id,
+            date=now.timestamp(), unsubscribe_url=stop)
+
+    def render(self, digest: Digest, *, stop_url: str = "") -> tuple[str, str]:
         sub = digest.subscriber
-        context = {"d": digest, "base_url": self.mail.base_url,
-                   "unsubscribe_url": self.link("/unsubscribe", "unsubscribe", sub),
-                   "manage_url": self.link("/subscription", "manage", sub)}
+        if digest.group is not None:
+            context = {"d": digest, "base_url": self.mail.base_url, "unsubscribe_url": stop_url,
+                       "manage_url": f"{self.mail.base_url}/groups/{digest.group.id}#group-digest"}
+        else:
+            context = {"d": digest, "base_url": self.mail.base_url,
+                       "unsubscribe_url": self.link("/unsubscribe", "unsubscribe", sub),
+                       "manage_url": self.link("/subscription", "manage", sub)}
         return (TEMPLATES.get_template("digest.txt").render(context),
                 TEMPLATES.get_template("digest.html").render(context))
 
@@ -340,7 +426,8 @@ class Digests:
             unsubscribe_url=self.link("/unsubscribe", "unsubscribe", digest.subscriber))
 
     def compose_due(self, now: dt.datetime | None = None) -> int:
-        """Compose every digest due at ``now`` into the outbox; returns how many were queued."""
+        """Compose every digest due at ``now`` into the outbox, subscribers' and groups'; returns how many
+        mails were queued (a group digest queues one per member who gets it)."""
         self.mail.require()
         now = utc(now)
         queued = 0
@@ -360,7 +447,7 @@ class Digests:
                                      digest_cursor=(day, digest.listing_day)):
                     queued += 1
                     self.chats.enqueue(chats, day, now)
-        return queued
+        return queued + self._compose_groups(now, listings, shared)
 
     # -- sending ------------------------------------------------------------------------------------------
     @staticmethod

@@ -21,16 +21,19 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from . import mail
+from . import mail, notify
 from .clock import stamp, utc
 from .errors import NotFound, PaperradarError, RateLimited
 from .library import tag_name
+from .query import parse_query
 from .recommend import MIN_SAVED, Feed, FeedFilters, Model, Recommendation, Recommender
 from .search import SearchEngine
 from .store import Store, StoredPaper, User
 from .store.groups import Group, GroupStore, Member
+from .store.subscriptions import Destination
 
 log = logging.getLogger("paperradar.groups")
+MAX_SEARCHES = 10  # saved searches of a group digest
 INVITE_TTL = dt.timedelta(days=3)
 INVITE_LIMIT = 50  # invitations per group per day
 MAX_GROUPS = 50  # groups one user may be in
@@ -82,6 +85,7 @@ class Groups:
         self.store = store
         self.db = GroupStore(store)
         self.engine = engine
+        self.settings = settings
         self.mail = mail.MailSettings.from_settings(settings)
 
     @property
@@ -169,6 +173,92 @@ class Groups:
                 raise GroupError("a group needs an owner: make someone else owner first")
             if not self.db.set_role(group_id, member_id, role):
                 raise NotFound("no such member")
+
+    # -- the group digest -------------------------------------------------------------------------------
+    def set_digest(self, user: User, group_id: int, on: bool) -> None:
+        """A member's own choice: the group digest by mail, or not (the chat destinations get it anyway)."""
+        with self.store.transaction():
+            self.get(user, group_id)
+            self.db.set_digest(group_id, user.id, on)
+
+    def _stop_purpose(self, group_id: int) -> str:
+        return f"group-digest-stop:{group_id}"
+
+    def digest_stop_url(self, group_id: int, user_id: int, joined: str) -> str:
+        """The one-click link in a member's digest mail that stops it (RFC 8058). Signed over the member's
+        joining time: a link from before they left and came back does nothing."""
+        token = mail.make_token(self.mail.secret, self._stop_purpose(group_id), user_id, joined)
+        return f"{self.mail.base_url}/groups/{group_id}/digest/stop?{urlencode({'token': token})}"
+
+    def stop_digest(self, group_id: int, token: str, act: bool = True) -> tuple[str, str]:
+        """Check a stop link and (``act``) opt its member out; (group name, member address). InvalidToken
+        for a forged link or one of a member no longer in the group."""
+        uid, _, _ = mail.parse_token(token)
+        with self.store.transaction():
+            joined = self.db.joined(group_id, uid)
+            if joined is None:
+                raise mail.InvalidToken("this link is not valid, or no longer valid")
+            mail.check_token(self.mail.secret, self._stop_purpose(group_id), token, joined)
+            if act:
+                self.db.set_digest(group_id, uid, False)
+            address = next(m.email for m in self.db.members(group_id) if m.user_id == uid)
+            return self.db.group_name(group_id) or "", address
+
+    def schedule(self, user: User, group_id: int) -> tuple[int, str, list[str]]:
+        """(hour, zone, saved searches) of the group digest."""
+        g = self.get(user, group_id)
+        return g.hour, g.tz, self.db.searches(group_id)
+
+    def set_schedule(self, user: User, group_id: int, hour: int | str, tz: str, searches: list[str]) -> None:
+        """An owner sets when the group digest goes out (the group's local hour) and its saved searches."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        searches = [" ".join(q.split()) for q in searches if q and q.strip()]
+        if len(searches) > MAX_SEARCHES:
+            raise GroupError(f"at most {MAX_SEARCHES} saved searches")
+        for q in searches:
+            parse_query(q)  # a QueryError says what is wrong with it
+        try:
+            hour = int(hour)
+        except (TypeError, ValueError):
+            raise GroupError("the hour of delivery must be a whole number") from None
+        if not 0 <= hour <= 23:
+            raise GroupError("the hour of delivery must be 0 to 23")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise GroupError(f"unknown time zone {tz!r}; use a name like Europe/Paris") from None
+        with self.store.transaction():
+            self._owned(user, group_id)
+            self.db.set_schedule(group_id, hour, tz, searches)
+
+    def destinations(self, user: User, group_id: int) -> list[Destination]:
+        """The group's chat destinations (redacted labels only reach the page), for its owners."""
+        self._owned(user, group_id)
+        return self.store.subscriptions.group_destinations(group_id)
+
+    def _chats(self) -> notify.Chats:
+        return notify.Chats(self.store, self.settings, self.mail.base_url)
+
+    def add_destination(self, user: User, group_id: int, url: str, now: dt.datetime | None = None
+                        ) -> Destination:
+        """An owner adds a chat destination for the group digest (checked as a personal one is)."""
+        self.get(user, group_id)  # a group the user is not in: 404 before the URL is even looked at
+        return self._chats().add_group(group_id, user.id, url, lambda: self._owned(user, group_id), now)
+
+    def change_destination(self, user: User, group_id: int, destination_id: int, action: str) -> None:
+        """An owner removes a destination, or resumes a failing one."""
+        subs = self.store.subscriptions
+        with self.store.transaction():
+            self._owned(user, group_id)
+            if action == "delete":
+                done = subs.remove_group_destination(group_id, destination_id)
+            elif action == "resume":
+                done = subs.resume_group_destination(group_id, destination_id)
+            else:
+                done = False
+            if not done:
+                raise NotFound("no such destination")
 
     # -- invitations ------------------------------------------------------------------------------------
     def invite(self, user: User, group_id: int, email: str | None = None,

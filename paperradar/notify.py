@@ -37,7 +37,7 @@ from .errors import PaperradarError
 from .store import Store, Subscriber
 from .store.subscriptions import Destination
 
-MAX_DESTINATIONS = 5  # per subscriber
+MAX_DESTINATIONS = 5  # per subscriber, and per group
 PER_SECTION = 5  # papers listed per section; the rest is counted ("and 7 more")
 LEASE = dt.timedelta(minutes=15)  # a message claimed longer ago than this is taken back
 MAX_ATTEMPTS = 10  # transient failures before a message is given up (about 8 hours of backoff)
@@ -202,14 +202,15 @@ def _clean(text: str, limit: int) -> str:
 
 
 def _sections(digest) -> list[tuple[str, list]]:
-    """(heading, [paper]) in the order of the mail: For you, trending, each saved search."""
+    """(heading, [paper]) in the order of the mail: For you (the group), trending, each saved search."""
+    group = getattr(digest, "group", None) is not None
     out = []
     if digest.for_you:
-        out.append(("For you", [r.paper for r in digest.for_you]))
+        out.append(("For the group" if group else "For you", [r.paper for r in digest.for_you]))
     if digest.subscriber.trending:
         out.append((f"Trending ({digest.listing_day})", [i.paper for i in digest.trending]))
     for query, hits in digest.searches:
-        out.append((f"Your search: {query}", [h.paper for h in hits]))
+        out.append((f"{'Group search' if group else 'Your search'}: {query}", [h.paper for h in hits]))
     return out
 
 
@@ -231,6 +232,11 @@ def compose(digest, base_url: str, service: str, *, max_chars: int = 4000, per_s
             "notes": list(digest.notes), "sections": []}
     for note in digest.notes:
         lines.append(f"⚠ {_clean(note, 200)}")
+    comments = getattr(digest, "comments", 0)
+    if comments:
+        whose = "the group" if getattr(digest, "group", None) is not None else "you"
+        lines.append(f"💬 {comments} new comment{'' if comments == 1 else 's'} on papers {whose} saved")
+        data["comments"] = comments
     if not digest.new_listings:
         lines.append("No new papers today." if not digest.notes else "No new papers in this digest.")
     for heading, papers in (sections if digest.new_listings else []):
@@ -251,8 +257,9 @@ def compose(digest, base_url: str, service: str, *, max_chars: int = 4000, per_s
         if len(papers) > len(shown):
             lines.append(f"…and {len(papers) - len(shown)} more")
     body = _fit(lines, max_chars)
-    return {"title": digest.subject, "body": body, "format": "text" if service == "json" else "markdown",
-            "digest": data}
+    # the title too is plain words: a group's name is its owners' text
+    return {"title": _clean(digest.subject, 250), "body": body,
+            "format": "text" if service == "json" else "markdown", "digest": data}
 
 
 def _fit(lines: list[str], max_chars: int) -> str:
@@ -345,12 +352,31 @@ class Chats:
     def resume(self, sub: Subscriber, destination_id: int) -> bool:
         return self.subs.resume_destination(sub.id, destination_id)
 
+    def add_group(self, group_id: int, user_id: int, url: str, check, now: dt.datetime | None = None
+                  ) -> Destination:
+        """A group's destination, checked and redacted as a subscriber's; ``check()`` runs in the
+        transaction that adds it (paperradar.groups: the user is an owner of the group)."""
+        parsed = parse_destination(url, allow_private=self.allow_private)
+        with self.store.transaction():
+            check()
+            if len(self.subs.group_destinations(group_id)) >= MAX_DESTINATIONS:
+                raise DestinationError(f"at most {MAX_DESTINATIONS} chat destinations per group")
+            added = self.subs.add_group_destination(group_id, user_id, parsed.service, parsed.url,
+                                                    parsed.label, stamp(utc(now)))
+        if added is None:
+            raise DestinationError(f"{parsed.label} is one of the group's destinations already")
+        return added
+
     def prepare(self, digest) -> list[tuple[int, str]]:
-        """(destination id, message JSON) for each working destination of the digest's subscriber: composed
-        before the transaction that queues them (see enqueue)."""
+        """(destination id, message JSON) for each working destination of the digest's subscriber, or of
+        its group for a group digest (never both: a subscriber's list leaves out group destinations):
+        composed before the transaction that queues them (see enqueue)."""
+        group = getattr(digest, "group", None)
+        destinations = (self.subs.group_destinations(group.id) if group is not None
+                        else self.subs.destinations(digest.subscriber.id))
         return [(d.id, json.dumps(compose(digest, self.base_url, d.service,
                                           max_chars=body_limit(d.service, d.url))))
-                for d in self.subs.destinations(digest.subscriber.id) if d.status == "ok"]
+                for d in destinations if d.status == "ok"]
 
     def enqueue(self, prepared: list[tuple[int, str]], day: str, now: dt.datetime) -> int:
         """Queue prepared messages for ``day``; run it in the transaction that queues the day's mail."""

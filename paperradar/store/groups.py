@@ -34,6 +34,21 @@ class Member:
     email: str
     role: str
     joined: str
+    digest: bool = True  # mailed the group digest (each member may opt out)
+
+
+@dataclass(frozen=True)
+class DigestGroup:
+    """A group as the digest job sees it: its schedule, saved searches and digest cursor."""
+
+    id: int
+    name: str
+    created: str
+    hour: int
+    tz: str
+    last_digest_day: str | None
+    last_listing_day: str | None
+    searches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +135,8 @@ class GroupStore:
 
     def members(self, group_id: int) -> list[Member]:
         return [Member(*r) for r in self._r.execute(
-            "SELECT m.user_id, u.email, m.role, m.joined FROM group_members m JOIN users u ON u.id = "
+            "SELECT m.user_id, u.email, m.role, m.joined, m.digest = 1 FROM group_members m JOIN users u ON "
+            "u.id = "
             "m.user_id "
             "WHERE m.group_id = ? ORDER BY m.role = 'member', u.email COLLATE NOCASE", (group_id,))]
 
@@ -168,6 +184,69 @@ class GroupStore:
         row = self._r.execute("SELECT user_id FROM group_members WHERE group_id = ? AND user_id != ? "
                               "ORDER BY joined, user_id LIMIT 1", (group_id, but)).fetchone()
         return row[0] if row else None
+
+    # -- the group digest -------------------------------------------------------------------------------
+    def digest_groups(self) -> list[DigestGroup]:
+        """Every group with its schedule, searches and cursor (the digest job)."""
+        searches: dict[int, list[str]] = {}
+        for gid, q in self._r.execute("SELECT group_id, query FROM group_searches ORDER BY id"):
+            searches.setdefault(gid, []).append(q)
+        return [DigestGroup(*r, searches=tuple(searches.get(r[0], ()))) for r in self._r.execute(
+            "SELECT id, name, created, hour, tz, last_digest_day, last_listing_day FROM groups ORDER BY id")]
+
+    def digest_group(self, group_id: int) -> DigestGroup | None:
+        return next((g for g in self.digest_groups() if g.id == group_id), None)
+
+    def as_group(self, group_id: int) -> Group | None:
+        """The group with no reader (the digest job's feed; no role)."""
+        row = self._r.execute("SELECT id, name, created, hour, tz, library_version, '' FROM groups "
+                              "WHERE id = ?", (group_id,)).fetchone()
+        return Group(*row) if row else None
+
+    def searches(self, group_id: int) -> list[str]:
+        return [q for (q,) in self._r.execute("SELECT query FROM group_searches WHERE group_id = ? "
+                                              "ORDER BY id", (group_id,))]
+
+    def set_schedule(self, group_id: int, hour: int, tz: str, searches: list[str]) -> None:
+        with self.store.transaction():
+            self.db.execute("UPDATE groups SET hour = ?, tz = ? WHERE id = ?", (hour, tz, group_id))
+            self.db.execute("DELETE FROM group_searches WHERE group_id = ?", (group_id,))
+            self.db.executemany("INSERT INTO group_searches(group_id, query) VALUES (?, ?)",
+                                [(group_id, q) for q in searches])
+
+    def digest_recipients(self, group_id: int) -> list[tuple[int, str, str]]:
+        """(user id, address, joined) of the members who get the group digest by mail."""
+        return self._r.execute("SELECT m.user_id, u.email, m.joined FROM group_members m JOIN users u "
+                               "ON u.id = m.user_id WHERE m.group_id = ? AND m.digest = 1 ORDER BY m.user_id",
+                               (group_id,)).fetchall()
+
+    def joined(self, group_id: int, user_id: int) -> str | None:
+        row = self._r.execute("SELECT joined FROM group_members WHERE group_id = ? AND user_id = ?",
+                              (group_id, user_id)).fetchone()
+        return row[0] if row else None
+
+    def set_digest(self, group_id: int, user_id: int, on: bool) -> bool:
+        with self.store.transaction():
+            return self.db.execute("UPDATE group_members SET digest = ? WHERE group_id = ? AND user_id = ?",
+                                   (int(on), group_id, user_id)).rowcount == 1
+
+    def move_digest_cursor(self, group_id: int, day: str, listing_day: str | None) -> bool:
+        """Record the group's digest of ``day``; False if it has one already (another composer was first).
+        Run it in the transaction that queues that digest's mails and chat messages."""
+        with self.store.transaction():
+            return self.db.execute(
+                "UPDATE groups SET last_digest_day = ?, last_listing_day = coalesce(?, last_listing_day) "
+                "WHERE id = ? AND (last_digest_day IS NULL OR last_digest_day < ?)",
+                (day, listing_day, group_id, day)).rowcount == 1
+
+    def new_comments_on_library(self, group_id: int, since: str, public: bool) -> int:
+        """Comments since ``since`` on papers in the group library that the group reads: its own, and the
+        public ones when the operator allows them (the group digest's "N new comments")."""
+        where = "c.group_id = ?" + (" OR c.group_id IS NULL" if public else "")
+        return self._r.execute(
+            f"SELECT count(*) FROM comments c WHERE c.created >= ? AND ({where}) AND c.paper_id IN "
+            "(SELECT paper_id FROM group_library WHERE group_id = ?)",
+            (since, group_id, group_id)).fetchone()[0]
 
     def all_groups(self) -> list[tuple[int, str, int, str]]:
         """(id, name, hour, tz) of every group (the digest job)."""
@@ -391,17 +470,3 @@ class GroupStore:
         """(paper id, comments) of the comments made in a group since ``since``."""
         return self._r.execute("SELECT paper_id, count(*) FROM comments WHERE group_id = ? AND created >= ? "
                                "GROUP BY paper_id ORDER BY max(created) DESC", (group_id, since)).fetchall()
-
-    # -- chat destinations of a group -------------------------------------------------------------------
-    def set_destination_group(self, destination_id: int, group_id: int) -> None:
-        with self.store.transaction():
-            self.db.execute("UPDATE destinations SET group_id = ? WHERE id = ?", (group_id, destination_id))
-
-    def destination_ids(self, group_id: int) -> list[int]:
-        return [d for (d,) in self._r.execute("SELECT id FROM destinations WHERE group_id = ? ORDER BY id",
-                                              (group_id,))]
-
-    def remove_destination(self, group_id: int, destination_id: int) -> bool:
-        with self.store.transaction():
-            return self.db.execute("DELETE FROM destinations WHERE id = ? AND group_id = ?",
-                                   (destination_id, group_id)).rowcount == 1

@@ -498,4 +498,99 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection, Path], None]]] =
         CREATE INDEX destinations_group ON destinations(group_id);
         """,
     ),
+    (
+        "group digests",
+        """
+        -- The group digest (paperradar.digest): mailed to each member who has not opted out, and posted to
+        -- the group's chat destinations, composed once per (group, day) like a subscriber's.
+        ALTER TABLE group_members ADD COLUMN digest INTEGER NOT NULL DEFAULT 1;  -- 0: the member opted out
+        ALTER TABLE groups ADD COLUMN last_digest_day TEXT;    -- the group's local day of its last digest
+        ALTER TABLE groups ADD COLUMN last_listing_day TEXT;   -- the newest listing day that digest covered
+        CREATE TABLE group_searches (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            query TEXT NOT NULL
+        );
+        CREATE INDEX group_searches_group ON group_searches(group_id);
+        -- The outbox again, with a group digest's mail: no subscriber, a group and the member it goes to.
+        -- A member's mail is due only while they are in the group and have not opted out (see claim).
+        CREATE TABLE outbox_new (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE CASCADE,
+            group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                 -- confirm | digest | group
+            day TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            message BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_at TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (subscriber_id, kind, day),
+            CHECK ((subscriber_id IS NULL) != (group_id IS NULL))
+        );
+        INSERT INTO outbox_new(id, subscriber_id, kind, day, recipient, message_id, message, status, attempts,
+                               next_attempt, claimed_by, claimed_at, last_error, created, sent_at)
+            SELECT id, subscriber_id, kind, day, recipient, message_id, message, status, attempts,
+                   next_attempt, claimed_by, claimed_at, last_error, created, sent_at FROM outbox;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_new RENAME TO outbox;
+        CREATE INDEX outbox_due ON outbox(status, next_attempt);
+        CREATE UNIQUE INDEX outbox_group ON outbox(group_id, user_id, day) WHERE group_id IS NOT NULL;
+        -- Destinations again: a group's has no subscriber but the group (and who added it). chat_outbox
+        -- refers to destinations, so it is set aside and rebuilt around them (a DROP would cascade).
+        CREATE TABLE chat_outbox_old AS SELECT * FROM chat_outbox;
+        DROP TABLE chat_outbox;
+        CREATE TABLE destinations_new (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE CASCADE,
+            group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE,
+            added_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            service TEXT NOT NULL,
+            url TEXT NOT NULL,
+            label TEXT NOT NULL,
+            created TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'ok',
+            failures INTEGER NOT NULL DEFAULT 0,
+            failing_since TEXT,
+            last_error TEXT,
+            last_success TEXT,
+            UNIQUE (subscriber_id, url),
+            CHECK ((subscriber_id IS NULL) != (group_id IS NULL))
+        );
+        INSERT INTO destinations_new(id, subscriber_id, group_id, service, url, label, created, status,
+                                     failures, failing_since, last_error, last_success)
+            SELECT id, CASE WHEN group_id IS NULL THEN subscriber_id END, group_id, service, url, label,
+                   created, status, failures, failing_since, last_error, last_success FROM destinations;
+        DROP TABLE destinations;
+        ALTER TABLE destinations_new RENAME TO destinations;
+        CREATE INDEX destinations_group ON destinations(group_id);
+        CREATE UNIQUE INDEX destinations_group_url ON destinations(group_id, url) WHERE group_id IS NOT NULL;
+        CREATE TABLE chat_outbox (
+            id INTEGER PRIMARY KEY,
+            destination_id INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+            day TEXT NOT NULL,
+            delivery_id TEXT NOT NULL UNIQUE,
+            message TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_at TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (destination_id, day)
+        );
+        INSERT INTO chat_outbox SELECT * FROM chat_outbox_old;
+        DROP TABLE chat_outbox_old;
+        CREATE INDEX chat_outbox_due ON chat_outbox(status, next_attempt)
+        """,
+    ),
 ]

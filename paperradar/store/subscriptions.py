@@ -43,10 +43,11 @@ class OutboxMail:
 
 @dataclass(frozen=True)
 class Destination:
-    """A chat service or webhook a subscriber's digest also goes to (paperradar.notify)."""
+    """A chat service or webhook a subscriber's digest, or a group's (``group_id``), also goes to
+    (paperradar.notify)."""
 
     id: int
-    subscriber_id: int
+    subscriber_id: int | None  # None for a group's destination
     service: str
     url: str  # the apprise URL, token included: never shown; ``label`` is its redacted form
     label: str
@@ -56,6 +57,7 @@ class Destination:
     failing_since: str | None
     last_error: str | None
     last_success: str | None
+    group_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class ChatMessage:
 
 
 _DEST_COLUMNS = ("id, subscriber_id, service, url, label, created, status, failures, failing_since, "
-                 "last_error, last_success")
+                 "last_error, last_success, group_id")
 _SUB_COLUMNS = ("id, email, status, trending, max_papers, hour, tz, nonce, created, confirmed, "
                 "last_digest_day, last_listing_day, bounces")
 
@@ -191,6 +193,23 @@ class SubscriptionStore:
                                 (*digest_cursor, sid))
         return cur.rowcount == 1
 
+    def enqueue_group(self, group_id: int, day: str, mails: list[tuple[int, str, str, bytes]],
+                      now: str) -> int:
+        """Queue a group digest's mails, (member's user id, address, message id, message) each; run it in
+        the transaction that moves the group's digest cursor. Returns how many were new."""
+        with self.store.transaction():
+            return sum(self.db.execute(
+                "INSERT OR IGNORE INTO outbox(group_id, user_id, kind, day, recipient, message_id, message, "
+                "next_attempt, created) VALUES (?, ?, 'group', ?, ?, ?, ?, ?, ?)",
+                (group_id, uid, day, recipient, message_id, message, now, now)).rowcount
+                for uid, recipient, message_id, message in mails)
+
+    def group_mails(self, group_id: int) -> list[tuple]:
+        """(id, user id, day, recipient, status, attempts, last_error) of a group's digest mails (tests)."""
+        return self.store._r.execute(
+            "SELECT id, user_id, day, recipient, status, attempts, last_error FROM outbox WHERE group_id = ? "
+            "ORDER BY id", (group_id,)).fetchall()
+
     def has_mail(self, sid: int, kind: str, day: str) -> bool:
         return self.store._r.execute("SELECT 1 FROM outbox WHERE subscriber_id = ? AND kind = ? AND day = ?",
                                      (sid, kind, day)).fetchone() is not None
@@ -207,14 +226,18 @@ class SubscriptionStore:
         return len(dead)
 
     def claim(self, worker: str, now: str) -> OutboxMail | None:
-        """Take the next due mail for sending (status 'sending'), or None."""
+        """Take the next due mail for sending (status 'sending'), or None. A group digest's mail is due
+        while its member is still in the group and still wants it: a member removed, or who opted out,
+        after it was queued gets nothing."""
         with self.store.transaction():
             row = self.db.execute(
                 "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, "
                 "attempts = attempts + 1 "
-                "WHERE id = (SELECT o.id FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
+                "WHERE id = (SELECT o.id FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id "
                 "WHERE o.status = 'queued' AND o.next_attempt <= ? "
-                "AND (s.status = 'active' OR o.kind = 'confirm') "
+                "AND (s.status = 'active' OR o.kind = 'confirm' OR (o.group_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM group_members m WHERE m.group_id = o.group_id AND m.user_id = o.user_id "
+                "AND m.digest = 1))) "
                 "ORDER BY o.next_attempt, o.id LIMIT 1) "
                 "RETURNING id, subscriber_id, kind, day, recipient, message_id, message, attempts",
                 (worker, now, now)).fetchone()
@@ -239,6 +262,8 @@ class SubscriptionStore:
             self.db.execute("UPDATE outbox SET status = 'failed', claimed_by = NULL, last_error = ? "
                             "WHERE id = ?", (error[:500], mail_id))
             sid = self.db.execute("SELECT subscriber_id FROM outbox WHERE id = ?", (mail_id,)).fetchone()[0]
+            if sid is None:  # a group digest's mail: the member is no subscriber to mark
+                return False
             bounces = self.db.execute("UPDATE subscribers SET bounces = bounces + 1 WHERE id = ? "
                                       "RETURNING bounces", (sid,)).fetchone()[0]
             if bounces >= bounce_limit:
@@ -260,8 +285,14 @@ class SubscriptionStore:
 
     # -- chat destinations and their outbox (paperradar.notify) ---------------------------------------------
     def destinations(self, sid: int) -> list[Destination]:
+        """A subscriber's own destinations (never a group's: those get the group digest only)."""
         return [Destination(*r) for r in self.store._r.execute(
-            f"SELECT {_DEST_COLUMNS} FROM destinations WHERE subscriber_id = ? ORDER BY id", (sid,))]
+            f"SELECT {_DEST_COLUMNS} FROM destinations WHERE subscriber_id = ? AND group_id IS NULL "
+            "ORDER BY id", (sid,))]
+
+    def group_destinations(self, group_id: int) -> list[Destination]:
+        return [Destination(*r) for r in self.store._r.execute(
+            f"SELECT {_DEST_COLUMNS} FROM destinations WHERE group_id = ? ORDER BY id", (group_id,))]
 
     def destination(self, did: int) -> Destination | None:
         row = self.store._r.execute(f"SELECT {_DEST_COLUMNS} FROM destinations WHERE id = ?",
@@ -275,10 +306,30 @@ class SubscriptionStore:
                                   "created) VALUES (?, ?, ?, ?, ?)", (sid, service, url, label, now))
             return self.destination(cur.lastrowid) if cur.rowcount else None
 
+    def add_group_destination(self, group_id: int, user_id: int, service: str, url: str, label: str,
+                              now: str) -> Destination | None:
+        """None if the group has this URL already."""
+        with self.store.transaction():
+            cur = self.db.execute("INSERT OR IGNORE INTO destinations(group_id, added_by, service, url, "
+                                  "label, created) VALUES (?, ?, ?, ?, ?, ?)",
+                                  (group_id, user_id, service, url, label, now))
+            return self.destination(cur.lastrowid) if cur.rowcount else None
+
     def remove_destination(self, sid: int, did: int) -> bool:
         with self.store.transaction():
             return self.db.execute("DELETE FROM destinations WHERE id = ? AND subscriber_id = ?",
                                    (did, sid)).rowcount == 1
+
+    def remove_group_destination(self, group_id: int, did: int) -> bool:
+        with self.store.transaction():
+            return self.db.execute("DELETE FROM destinations WHERE id = ? AND group_id = ?",
+                                   (did, group_id)).rowcount == 1
+
+    def resume_group_destination(self, group_id: int, did: int) -> bool:
+        with self.store.transaction():
+            return self.db.execute("UPDATE destinations SET status = 'ok', failures = 0, "
+                                   "failing_since = NULL WHERE id = ? AND group_id = ?",
+                                   (did, group_id)).rowcount == 1
 
     def resume_destination(self, sid: int, did: int) -> bool:
         """A failing destination the owner says is fixed: it gets the next digest again."""
@@ -315,8 +366,9 @@ class SubscriptionStore:
                 "UPDATE chat_outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, "
                 "attempts = attempts + 1 "
                 "WHERE id = (SELECT o.id FROM chat_outbox o JOIN destinations d ON d.id = o.destination_id "
-                "JOIN subscribers s ON s.id = d.subscriber_id "
-                "WHERE o.status = 'queued' AND o.next_attempt <= ? AND s.status = 'active' "
+                "LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+                "WHERE o.status = 'queued' AND o.next_attempt <= ? "
+                "AND (s.status = 'active' OR d.group_id IS NOT NULL) "
                 "AND d.status = 'ok' ORDER BY o.next_attempt, o.id LIMIT 1) "
                 "RETURNING id, destination_id, day, delivery_id, message, attempts", (worker, now, now)
             ).fetchone()

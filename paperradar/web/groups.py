@@ -1,6 +1,7 @@
 """Groups, notes and comments on the web: the group pages (members, invitations, the shared library and its
-feed), joining by an invitation link, and the note and comment forms of the paper page, with a JSON API of
-the groups a user is in.
+feed, the group digest: each member's choice of mail, the owners' schedule, searches and chat destinations),
+joining by an invitation link, the one-click link that stops a member's digest mail, and the note and comment
+forms of the paper page, with a JSON API of the groups a user is in.
 
 The core does the work and the checks (paperradar.groups, .notes): a group the user is not in is a 404
 like one that does not exist. Every state change is a POST with the CSRF token; nothing here is cached, so
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from ..groups import Groups
 from ..notes import Notes, render_markdown
+from ..notify import DestinationError
 from ..query import QueryError
 from ..recommend import WINDOWS, FeedFilters
 from .deps import check_csrf, current_user, services
@@ -90,19 +92,30 @@ def join(request: Request, token: str = Form("", max_length=300), csrf_token: st
     return _to_group(_groups(request).join(user, token).id)
 
 
+def _group_page(request: Request, user, gid: int, tag: str = "", *, invited=None,
+                destination_error: str | None = None, destination_url: str = "", status: int = 200):
+    groups = _groups(request)
+    with services(request).bounded():
+        view = groups.view(user, gid, tag or None)
+        owner = view.group.role == "owner"
+        invites = groups.pending_invites(user, gid) if owner else []
+        notes = _notes(request).notes_for(user, [i.paper.id for i in view.items]) if invited is None else {}
+        hour, tz, searches = groups.schedule(user, gid)
+        destinations = groups.destinations(user, gid) if owner else []
+    me = next((m for m in view.members if m.user_id == user.id), None)
+    return render(request, "group.html", {
+        "v": view, "tag": tag, "invites": invites, "notes": notes, "mails": groups.mails_invites,
+        "invited": invited, "md": render_markdown, "digest_mail": me is not None and me.digest,
+        "digest_hour": hour, "digest_tz": tz, "digest_searches": searches, "destinations": destinations,
+        "destination_error": destination_error, "destination_url": destination_url}, status=status)
+
+
 @router.get("/groups/{gid}")
 def group_page(request: Request, gid: int = GroupId, tag: str = Query("", max_length=200)):
     user = current_user(request)
     if user is None:
         return to_sign_in(request)
-    groups = _groups(request)
-    with services(request).bounded():
-        view = groups.view(user, gid, tag or None)
-        invites = groups.pending_invites(user, gid) if view.group.role == "owner" else []
-        notes = _notes(request).notes_for(user, [i.paper.id for i in view.items])
-    return render(request, "group.html", {"v": view, "tag": tag, "invites": invites, "notes": notes,
-                                          "mails": groups.mails_invites, "invited": None,
-                                          "md": render_markdown})
+    return _group_page(request, user, gid, tag)
 
 
 @router.post("/groups/{gid}/invite")
@@ -112,12 +125,8 @@ def invite(request: Request, gid: int = GroupId, email: str = Form("", max_lengt
     user = current_user(request)
     if user is None:
         return to_sign_in(request)
-    groups = _groups(request)
-    invited = groups.invite(user, gid, email or None)  # mailed after its transaction
-    view = groups.view(user, gid)
-    return render(request, "group.html", {"v": view, "tag": "", "invites": groups.pending_invites(user, gid),
-                                          "notes": {}, "mails": groups.mails_invites, "invited": invited,
-                                          "md": render_markdown})
+    invited = _groups(request).invite(user, gid, email or None)  # mailed after its transaction
+    return _group_page(request, user, gid, invited=invited)
 
 
 def _owner_action(request: Request, csrf_token: str, action, then):
@@ -163,6 +172,66 @@ def leave(request: Request, gid: int = GroupId, csrf_token: str = Form("", max_l
 def delete(request: Request, gid: int = GroupId, csrf_token: str = Form("", max_length=200)):
     return _owner_action(request, csrf_token, lambda g, u: g.delete(u, gid),
                          RedirectResponse("/groups", status_code=303))
+
+
+# -- the group digest ----------------------------------------------------------------------------------------
+@router.post("/groups/{gid}/digest")
+def group_digest_mail(request: Request, gid: int = GroupId, mail: str = Form("", max_length=10),
+                      csrf_token: str = Form("", max_length=200)):
+    """A member's own choice: the group digest by mail or not."""
+    return _owner_action(request, csrf_token, lambda g, u: g.set_digest(u, gid, mail == "on"),
+                         _to_group(gid, anchor="#group-digest"))
+
+
+@router.post("/groups/{gid}/digest/schedule")
+def group_digest_schedule(request: Request, gid: int = GroupId, hour: str = Form("8", max_length=10),
+                          tz: str = Form("UTC", max_length=100), searches: str = Form("", max_length=5000),
+                          csrf_token: str = Form("", max_length=200)):
+    return _owner_action(request, csrf_token,
+                         lambda g, u: g.set_schedule(u, gid, hour, tz, searches.splitlines()),
+                         _to_group(gid, anchor="#group-digest"))
+
+
+@router.post("/groups/{gid}/destinations")
+def group_destination_add(request: Request, gid: int = GroupId, url: str = Form("", max_length=2000),
+                          csrf_token: str = Form("", max_length=200)):
+    """An owner adds a chat destination for the group digest; a bad one is explained on the page."""
+    check_csrf(request, csrf_token)
+    user = current_user(request)
+    if user is None:
+        return to_sign_in(request)
+    try:
+        _groups(request).add_destination(user, gid, url)
+    except DestinationError as e:
+        # the URL goes back into the field only while it is not saved (it is the owner's own input)
+        return _group_page(request, user, gid, destination_error=str(e), destination_url=url,
+                           status=e.http_status)
+    return _to_group(gid, anchor="#destinations-title")
+
+
+@router.post("/groups/{gid}/destinations/{did}/{action}")
+def group_destination_change(request: Request, gid: int = GroupId, did: int = Path(ge=1, le=MAX_ID),
+                             action: str = Path(pattern="^(delete|resume)$"),
+                             csrf_token: str = Form("", max_length=200)):
+    return _owner_action(request, csrf_token, lambda g, u: g.change_destination(u, gid, did, action),
+                         _to_group(gid, anchor="#destinations-title"))
+
+
+@router.get("/groups/{gid}/digest/stop")
+def group_digest_stop_page(request: Request, gid: int = GroupId, token: str = Query("", max_length=300)):
+    """What the stop link of a digest mail opens: a button (a GET changes nothing)."""
+    name, address = _groups(request).stop_digest(gid, token, act=False)
+    return render(request, "group_digest_stop.html", {"gid": gid, "name": name, "address": address,
+                                                      "token": token, "done": False})
+
+
+@router.post("/groups/{gid}/digest/stop")
+def group_digest_stop(request: Request, gid: int = GroupId, token: str = Query("", max_length=300)):
+    """RFC 8058 one-click: mail clients POST here without a CSRF token; the signed token is the
+    authorization (it names the member, and is good while they stay in the group)."""
+    name, address = _groups(request).stop_digest(gid, token)
+    return render(request, "group_digest_stop.html", {"gid": gid, "name": name, "address": address,
+                                                      "token": token, "done": True})
 
 
 # -- the group library and feed ------------------------------------------------------------------------------
