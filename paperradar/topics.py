@@ -42,6 +42,9 @@ from .vectors import swap_directories, writing
 FORMAT = 1
 ARRAYS = ("ids", "topic", "xy", "day", "text")
 PLACE_NEIGHBOURS = 10  # a new paper sits at the similarity-weighted mean of this many placed neighbours
+# t-SNE lays out this many papers drawn at random; the others are placed among them like new papers
+# (bench/topics.py: the time of a t-SNE grows with the papers; placing costs ~0.1 ms a paper)
+LAYOUT_SAMPLE = 40_000
 LABEL_TERMS = 8  # distinctive terms kept per topic
 CENTRAL = 8  # most central papers kept per topic
 MATCH_OVERLAP = 0.5  # a rebuilt topic keeps an old topic's id when they share this much (Jaccard) of papers
@@ -143,12 +146,14 @@ def text_terms(text: str, stop: frozenset[str]) -> set[str]:
     return out
 
 
-def distinctive_terms(inside: Counter, n_inside: int, outside: Counter, n_outside: int,
+def distinctive_terms(inside: Counter, n_inside: int, total: Counter, n_total: int,
                       top: int = LABEL_TERMS) -> list[str]:
     """The words that set a topic apart: smoothed log-odds of a term's document frequency in the topic
-    against the rest of the corpus (as the For-you profile terms), among terms in at least 5 % of the
-    topic's papers (and 2; in a topic whose papers share no such term, any term). A word inside a chosen
-    phrase is left out ("diffusion" after "diffusion models")."""
+    (``inside``, over its ``n_inside`` papers) against the rest of the corpus (``total`` minus ``inside``;
+    as the For-you profile terms), among terms in at least 5 % of the topic's papers (and 2; in a topic
+    whose papers share no such term, any term). A word inside a chosen phrase is left out ("diffusion"
+    after "diffusion models"). Reads only the topic's terms: the corpus's counts are not copied."""
+    n_outside = n_total - n_inside
     least = max(2, math.ceil(0.05 * n_inside))
     if not any(c >= least for c in inside.values()):
         least = 1
@@ -156,7 +161,7 @@ def distinctive_terms(inside: Counter, n_inside: int, outside: Counter, n_outsid
     for t, c in inside.items():
         if c < least:
             continue
-        rest = outside.get(t, 0)
+        rest = max(total.get(t, 0) - c, 0)
         s = math.log((c + 0.5) / (n_inside - c + 0.5)) - math.log((rest + 0.5) / (n_outside - rest + 0.5))
         # a phrase is as telling as its parts, and reads better: a small edge to it
         scored.append((s + (0.25 if " " in t else 0.0), t))
@@ -250,21 +255,53 @@ def place(neighbour_xy: np.ndarray, similarities: np.ndarray) -> np.ndarray:
     return (neighbour_xy * w[:, :, None]).sum(axis=1).astype(np.float32)
 
 
-def layout(x: np.ndarray, seed: int = 0, n_jobs: int = -1) -> np.ndarray:
-    """A 2D map of unit vectors by t-SNE (openTSNE: cosine, perplexity 30, FFT-accelerated gradients above
-    10,000 papers), scaled into [-1, 1]. Chosen by measurement against UMAP and PCA (bench/topics.py: it
-    keeps 3x UMAP's share of each paper's 10 nearest neighbours, in comparable time, with a third of the
-    install and no JIT compiler)."""
+def layout(x: np.ndarray, seed: int = 0, n_jobs: int = -1, sample: int | None = None) -> np.ndarray:
+    """A 2D map of unit vectors, scaled into [-1, 1]: t-SNE (openTSNE: cosine, perplexity 30, FFT-accelerated
+    gradients above 10,000 papers) of up to ``sample`` papers (default LAYOUT_SAMPLE) drawn at random, the
+    others placed as new papers are — at the similarity-weighted mean of their nearest laid-out neighbours —
+    so the cost stays bounded at any corpus size. Chosen by measurement against UMAP, PCA and a t-SNE of
+    every paper (bench/topics.py and bench/map_layouts.py: neighbour preservation against time)."""
+    sample = LAYOUT_SAMPLE if sample is None else sample
     n = len(x)
     if n < 5:
         y = np.zeros((n, 2), dtype=np.float32)
         y[:, 0] = np.linspace(-0.5, 0.5, n) if n > 1 else 0.0
         return y
+    if n <= sample:
+        return tsne(x, seed, n_jobs)
+    picked = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    laid = tsne(x[picked], seed, n_jobs)
+    rest = np.setdiff1d(np.arange(n), picked, assume_unique=True)
+    keys, sims = nearest_neighbours(x[picked], x[rest], PLACE_NEIGHBOURS)
+    y = np.empty((n, 2), dtype=np.float32)
+    y[picked] = laid
+    y[rest] = place(laid[keys], sims)
+    return y
+
+
+def tsne(x: np.ndarray, seed: int = 0, n_jobs: int = -1) -> np.ndarray:
+    """openTSNE's t-SNE of unit vectors (cosine), scaled into [-1, 1]."""
     from openTSNE import TSNE
 
-    tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), metric="cosine", random_state=seed,
-                n_jobs=n_jobs, negative_gradient_method="fft" if n > 10_000 else "bh", verbose=False)
-    return scale(np.asarray(tsne.fit(np.asarray(x, dtype=np.float32)), dtype=np.float32))
+    n = len(x)
+    model = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), metric="cosine", random_state=seed,
+                 n_jobs=n_jobs, negative_gradient_method="fft" if n > 10_000 else "bh", verbose=False)
+    return scale(np.asarray(model.fit(np.asarray(x, dtype=np.float32)), dtype=np.float32))
+
+
+def nearest_neighbours(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each query, the rows of its ``k`` most similar ``base`` vectors and their cosine similarities,
+    by an HNSW graph over ``base`` (usearch, all cores)."""
+    from usearch.index import Index
+
+    index = Index(ndim=base.shape[1], metric="cos", dtype="f32")
+    index.add(np.arange(len(base)), np.ascontiguousarray(base, dtype=np.float32), threads=0)
+    found = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, threads=0)
+    keys = np.asarray(found.keys, dtype=np.int64).reshape(len(queries), -1)
+    sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(len(queries), -1)
+    missing = keys < 0  # fewer than k found: a slot that weighs nothing
+    keys[missing], sims[missing] = 0, -1.0
+    return keys, sims
 
 
 def scale(y: np.ndarray) -> np.ndarray:
@@ -529,30 +566,31 @@ def build(store, vectors, directory: str | Path, seed: int = 0,
         t = time.perf_counter()
         xy = layout(x, seed=seed)
         timings["layout_s"] = time.perf_counter() - t
+        t = time.perf_counter()
         topics = []
         fine_id_of_row = np.array(fine_ids, dtype=np.int64)
-        for f in range(nf):
-            members = np.flatnonzero(fine_assign == f)
-            terms = distinctive_terms(fine_counts[f], len(members), total - fine_counts[f], n - len(members))
+        for f, members in enumerate(_groups(fine_assign, nf)):
+            terms = distinctive_terms(fine_counts[f], len(members), total, n)
             central = members[np.argsort(-(x[members] @ fine_c[f]), kind="stable")[:CENTRAL]]
             cx, cy = np.median(xy[members], axis=0) if len(members) else (0.0, 0.0)
             topics.append(Topic(fine_ids[f], "fine", broad_ids[parent_row[f]], label_of(terms), terms,
                                 [int(ids[c]) for c in central], len(members), float(cx), float(cy)))
-        broad_of_paper = parent_row[fine_assign]
-        for b in range(len(broad_c)):
-            members = np.flatnonzero(broad_of_paper == b)
+        for b, members in enumerate(_groups(parent_row[fine_assign], len(broad_c))):
             size = int(broad_sizes[b])
-            terms = distinctive_terms(broad_counts[b], size, total - broad_counts[b], n - size)
+            terms = distinctive_terms(broad_counts[b], size, total, n)
             central = members[np.argsort(-(x[members] @ broad_c[b]), kind="stable")[:CENTRAL]]
             cx, cy = np.median(xy[members], axis=0) if len(members) else (0.0, 0.0)
             topics.append(Topic(broad_ids[b], "broad", None, label_of(terms), terms,
                                 [int(ids[c]) for c in central], size, float(cx), float(cy)))
+        timings["describe_s"] = time.perf_counter() - t
         fit = float(np.mean(np.einsum("ij,ij->i", x, fine_c[fine_assign]))) if n else 0.0
         meta = {
             "format": FORMAT, "version": f"{int(time.time())}-{n}", "model": vectors.model,
             "built": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "next_id": next_id,
             "papers": n, "fine": nf, "broad": len(broad_c),
-            "layout": {"method": "openTSNE", "perplexity": 30, "metric": "cosine"},
+            "layout": {"method": "openTSNE", "perplexity": 30, "metric": "cosine",
+                       "laid_out": min(n, LAYOUT_SAMPLE), "placed": max(0, n - LAYOUT_SAMPLE),
+                       "placed_among": PLACE_NEIGHBOURS},
             "drift": {"clustered": n, "added": 0, "removed": 0, "fit_clustered": round(fit, 4),
                       "fit_added": None, "advice": None},
             "topics": [t.to_dict() for t in topics],
@@ -580,6 +618,12 @@ def _save(directory: Path, arrays: dict, meta: dict, fine_c, fine_ids, broad_c, 
     (new / "meta.json").write_text(json.dumps(meta, indent=1))
     swap_directories(new, directory)
     shutil.rmtree(new, ignore_errors=True)
+
+
+def _groups(assign: np.ndarray, k: int) -> list[np.ndarray]:
+    """The rows of each cluster 0..k-1 (ascending), from one sort rather than k scans."""
+    order = np.argsort(assign, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(assign, minlength=k))[:-1])
 
 
 def _old_assignment(directory: Path, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

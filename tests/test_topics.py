@@ -85,7 +85,7 @@ def test_distinctive_terms_prefer_phrases_and_leave_their_words_out():
         cin.update(s)
     for s in outside:
         cout.update(s)
-    terms = topics.distinctive_terms(cin, 3, cout, 3)
+    terms = topics.distinctive_terms(cin, 3, cin + cout, 6)
     assert terms[0] == "diffusion models"
     assert "diffusion" not in terms and "models" not in terms
     assert "synthesis we" not in cin  # a phrase does not run across a full stop
