@@ -122,6 +122,9 @@ GENERIC = frozenset({"model", "models", "learning", "performance", "task", "task
                      "networks", "system", "systems", "analysis", "large", "results", "training"})
 
 
+_NOT_LAST = frozenset({"large", "based", "novel", "new", "different", "various"})
+
+
 def _stopwords() -> frozenset[str]:
     """Function words and words that say nothing about a topic (they also end a phrase)."""
     from .recommend import _STOP  # one list of stopwords for profile terms and topic labels
@@ -141,9 +144,17 @@ def text_terms(text: str, stop: frozenset[str]) -> set[str]:
     for part in _CLAUSE.split(text.lower()):  # a phrase does not run across punctuation
         keep = [w if len(w) > 2 and w not in stop and not w.isdigit() else None for w in _WORD.findall(part)]
         out.update(w for w in keep if w and w not in GENERIC)
+        # a phrase starts with a word that is not generic ("vision-language models", not "models
+        # vision-language") and does not end on an adjective that needs its noun ("reasoning large")
         out.update(f"{a} {b}" for a, b in zip(keep, keep[1:], strict=False)
-                   if a and b and not (a in GENERIC and b in GENERIC))
+                   if a and b and a not in GENERIC and b not in _NOT_LAST)
     return out
+
+
+def _stems(term: str) -> frozenset[str]:
+    """A term's words without a plural s: "quantum algorithms" and "quantum algorithm" are one term."""
+    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                     for w in term.split())
 
 
 def distinctive_terms(inside: Counter, n_inside: int, total: Counter, n_total: int,
@@ -169,6 +180,8 @@ def distinctive_terms(inside: Counter, n_inside: int, total: Counter, n_total: i
     chosen: list[str] = []
     for _, t in scored:
         if " " not in t and any(t in c.split() for c in chosen):
+            continue
+        if any(_stems(t) == _stems(c) for c in chosen):  # a plural or reordering of a chosen term
             continue
         if " " in t:  # a phrase replaces a chosen word of its own
             chosen = [c for c in chosen if c not in t.split()]

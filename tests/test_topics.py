@@ -89,6 +89,12 @@ def test_distinctive_terms_prefer_phrases_and_leave_their_words_out():
     assert terms[0] == "diffusion models"
     assert "diffusion" not in terms and "models" not in terms
     assert "synthesis we" not in cin  # a phrase does not run across a full stop
+    assert "models for" not in cin and "models generate" not in cin  # nor starts on a generic word
+    assert topics.text_terms("reasoning large language models", stop) >= {"language models", "reasoning"}
+    assert "reasoning large" not in topics.text_terms("reasoning large language models", stop)
+    plural = Counter({"quantum algorithms": 5, "quantum algorithm": 5, "grover": 4})
+    assert topics.distinctive_terms(plural, 5, plural + Counter({"grover": 1}), 50) == [
+        "quantum algorithm", "grover"]  # one of the two spellings
     assert topics.label_of(terms).startswith("diffusion models")
     assert topics.label_of([]) == "(unlabelled)"
 
