@@ -42,9 +42,11 @@ from .vectors import swap_directories, writing
 FORMAT = 1
 ARRAYS = ("ids", "topic", "xy", "day", "text")
 PLACE_NEIGHBOURS = 10  # a new paper sits at the similarity-weighted mean of this many placed neighbours
-# t-SNE lays out this many papers drawn at random; the others are placed among them like new papers
-# (bench/topics.py: the time of a t-SNE grows with the papers; placing costs ~0.1 ms a paper)
-LAYOUT_SAMPLE = 40_000
+# t-SNE lays out up to this many papers (drawn at random); beyond, the others are placed among them as new
+# papers are. bench/map_layouts.py at 119k: t-SNE of every paper keeps 31 % of each paper's 10 nearest
+# neighbours in 255 s; of 40,000 with the rest placed, 11 % in 119 s (UMAP 9 % in 93 s, PCA 0.2 %): the
+# whole corpus is laid out while that stays within minutes (~200k on 2 cores), a bounded sample above.
+LAYOUT_SAMPLE = 200_000
 LABEL_TERMS = 8  # distinctive terms kept per topic
 CENTRAL = 8  # most central papers kept per topic
 MATCH_OVERLAP = 0.5  # a rebuilt topic keeps an old topic's id when they share this much (Jaccard) of papers
@@ -270,10 +272,10 @@ def place(neighbour_xy: np.ndarray, similarities: np.ndarray) -> np.ndarray:
 
 def layout(x: np.ndarray, seed: int = 0, n_jobs: int = -1, sample: int | None = None) -> np.ndarray:
     """A 2D map of unit vectors, scaled into [-1, 1]: t-SNE (openTSNE: cosine, perplexity 30, FFT-accelerated
-    gradients above 10,000 papers) of up to ``sample`` papers (default LAYOUT_SAMPLE) drawn at random, the
-    others placed as new papers are — at the similarity-weighted mean of their nearest laid-out neighbours —
-    so the cost stays bounded at any corpus size. Chosen by measurement against UMAP, PCA and a t-SNE of
-    every paper (bench/topics.py and bench/map_layouts.py: neighbour preservation against time)."""
+    gradients above 10,000 papers) of every paper up to ``sample`` papers (default LAYOUT_SAMPLE); above, of
+    that many drawn at random, the others placed as new papers are — at the similarity-weighted mean of
+    their nearest laid-out neighbours — so the cost stays bounded at any corpus size. Chosen by measurement
+    against UMAP and PCA (bench/map_layouts.py: neighbour preservation against time)."""
     sample = LAYOUT_SAMPLE if sample is None else sample
     n = len(x)
     if n < 5:
@@ -297,8 +299,10 @@ def tsne(x: np.ndarray, seed: int = 0, n_jobs: int = -1) -> np.ndarray:
     from openTSNE import TSNE
 
     n = len(x)
+    # threads only where they pay: on a few thousand papers, two threads on busy cores took 15x longer
     model = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), metric="cosine", random_state=seed,
-                 n_jobs=n_jobs, negative_gradient_method="fft" if n > 10_000 else "bh", verbose=False)
+                 n_jobs=n_jobs if n > 20_000 else 1, negative_gradient_method="fft" if n > 10_000 else "bh",
+                 verbose=False)
     return scale(np.asarray(model.fit(np.asarray(x, dtype=np.float32)), dtype=np.float32))
 
 

@@ -128,6 +128,20 @@ def test_scale_puts_the_bulk_in_the_unit_square():
     assert topics.layout(np.eye(3, 8, dtype=np.float32)).shape == (3, 2)
 
 
+def test_a_layout_beyond_the_sample_places_the_rest_among_their_neighbours():
+    """Four well-separated groups: t-SNE lays out 80 of the 200 papers, the other 120 land with their own
+    group (nearer its laid-out members' centre than any other group's)."""
+    rng = np.random.default_rng(3)
+    centres = topics._normalised(rng.normal(size=(4, 16)))
+    group = np.repeat(np.arange(4), 50)
+    x = topics._normalised(centres[group] + 0.05 * rng.normal(size=(200, 16)))
+    y = topics.layout(x, sample=80)
+    assert y.shape == (200, 2) and np.isfinite(y).all()
+    centre = np.array([y[group == g].mean(axis=0) for g in range(4)])
+    nearest = np.argmin(((y[:, None, :] - centre[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == group).mean() > 0.95
+
+
 # -- a real build (t-SNE over the corpus: seconds each, so in the whole suite) --------------------------
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, web_data, embedder):
