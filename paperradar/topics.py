@@ -155,8 +155,13 @@ def text_terms(text: str, stop: frozenset[str]) -> set[str]:
 
 def _stems(term: str) -> frozenset[str]:
     """A term's words without a plural s: "quantum algorithms" and "quantum algorithm" are one term."""
-    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-                     for w in term.split())
+    def stem(w: str) -> str:
+        if len(w) > 4 and w.endswith(("ses", "xes", "ches", "shes")):
+            return w[:-2]  # biases, boxes
+        plural = w.endswith("s") and not w.endswith(("ss", "us", "is", "as"))  # loss, corpus, analysis, bias
+        return w[:-1] if len(w) > 3 and plural else w
+
+    return frozenset(stem(w) for w in term.split())
 
 
 def distinctive_terms(inside: Counter, n_inside: int, total: Counter, n_total: int,

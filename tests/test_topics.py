@@ -92,6 +92,8 @@ def test_distinctive_terms_prefer_phrases_and_leave_their_words_out():
     assert "models for" not in cin and "models generate" not in cin  # nor starts on a generic word
     assert topics.text_terms("reasoning large language models", stop) >= {"language models", "reasoning"}
     assert "reasoning large" not in topics.text_terms("reasoning large language models", stop)
+    assert topics._stems("social biases") == topics._stems("social bias")
+    assert topics._stems("loss") == {"loss"}
     plural = Counter({"quantum algorithms": 5, "quantum algorithm": 5, "grover": 4})
     assert topics.distinctive_terms(plural, 5, plural + Counter({"grover": 1}), 50) == [
         "quantum algorithm", "grover"]  # one of the two spellings
