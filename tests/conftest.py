@@ -22,6 +22,16 @@ from paperradar.sources.jsonl import JSONLSource
 from paperradar.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_configure(config):
+    """The quick tier (``-m "not slow ..."``) runs property tests on 25 examples each unless a test asks for
+    more; the whole suite, which CI runs, on hypothesis's 100."""
+    if "not slow" in (config.getoption("markexpr") or ""):
+        from hypothesis import settings
+
+        settings.register_profile("quick", max_examples=25)
+        settings.load_profile("quick")
 CORPUS = next((FIXTURES / "corpus_jsonl").glob("*.jsonl*"))
 HF_DAILY = FIXTURES / "hf_daily_papers" / "sotawhat_hf_daily_papers.json"
 

@@ -24,6 +24,8 @@ from paperradar.clock import stamp
 from paperradar.digest import Digests, Preferences
 from paperradar.web.deps import SESSION_COOKIE
 
+pytestmark = pytest.mark.slow  # real SMTP and webhook servers, subprocesses: the whole suite's
+
 MORNING = dt.datetime(2026, 6, 11, 8, 0, tzinfo=dt.UTC)  # the newest listing day of the test corpus
 DAY = dt.timedelta(days=1)
 FIRST = MORNING - DAY  # 2026-06-10: "Graph neural networks for molecular property prediction" is listed

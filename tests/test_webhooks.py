@@ -29,6 +29,8 @@ from paperradar.clock import stamp
 from paperradar.digest import Digests
 from paperradar.store import Store
 
+pytestmark = pytest.mark.slow  # real SMTP and webhook servers, subprocesses: the whole suite's
+
 MORNING = dt.datetime(2026, 6, 11, 8, 0, tzinfo=dt.UTC)  # the newest listing day of the test corpus
 DAY = dt.timedelta(days=1)
 BASE_URL = "http://localhost:8000"
