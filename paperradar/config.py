@@ -106,6 +106,9 @@ class Settings:
                                                                           "endpoint.")
     zotero_api_url: str = _setting("https://api.zotero.org", "Zotero's web API, which the library's Zotero "
                                                              "sync talks to (a local stand-in in tests).")
+    zotero_sync_min: int = _setting(60, "Minutes between the syncs of each connected Zotero library that the "
+                                        "radar's schedule (serve, `paperradar sync`) runs; 0: only the "
+                                        "settings page's button and `paperradar users zotero-sync`.")
 
     @functools.cached_property
     def secret(self) -> bytes:

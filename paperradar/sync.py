@@ -468,6 +468,11 @@ def cycle(store: Store, settings: Settings, engine=None, now: dt.datetime | None
                 pass
             else:
                 out["digests"] = Digests(store, engine, settings).run(now)
+        if settings.zotero_sync_min > 0 and store.states_with_prefix("zotero:"):
+            from .zotero import ZoteroSync
+
+            out["zotero"] = ZoteroSync(store, settings.zotero_api_url).sync_due(
+                dt.timedelta(minutes=settings.zotero_sync_min), now)
         out["alerts"] = alerts.check(store, settings, now)
     return out
 

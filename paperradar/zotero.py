@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from .http import PoliteClient
 from .library import tag_name
 from .store import Store, StoredPaper, User
 
+log = logging.getLogger("paperradar.zotero")
 API_VERSION = "3"
 BATCH = 50  # the API's most objects per write and keys per itemKey= read
 MAX_ITEMS = 5000  # a collection larger than this is not synced (as a library import's limit)
@@ -354,6 +356,28 @@ class ZoteroSync:
         return next(((t.id, t.name) for t in tags if t.name == state["tag"]), (None, state["tag"]))
 
     # -- syncing ------------------------------------------------------------------------------------------
+    def sync_due(self, every: dt.timedelta, now: dt.datetime | None = None) -> dict:
+        """Sync every connected library whose last attempt is ``every`` old or more (the radar's schedule:
+        a tag stays in step without anyone pressing the button). A library Zotero refuses or cannot reach is
+        counted and its error kept for its owner's settings page; the others go on."""
+        now = utc(now)
+        done = {"synced": 0, "failed": 0, "skipped": 0}
+        for key, state in sorted(self.store.states_with_prefix("zotero:").items()):
+            last = state.get("last_attempt")
+            if last and last > stamp(now - every):
+                done["skipped"] += 1
+                continue
+            user = self.db.user(int(key.split(":", 1)[1]))
+            if user is None:
+                continue
+            try:
+                self.sync(user, now)
+                done["synced"] += 1
+            except ZoteroError as e:
+                log.warning("zotero sync of user %s: %s", user.id, e)
+                done["failed"] += 1
+        return done
+
     def sync(self, user: User, now: dt.datetime | None = None) -> SyncReport:
         """Sync the user's tag and collection both ways; ZoteroError (also kept for the settings page) when
         Zotero refuses or cannot be reached — then nothing changes on either side that was not already

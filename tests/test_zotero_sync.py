@@ -442,3 +442,22 @@ def test_end_to_end_settings_sync_and_a_refused_key(data, shared_engine, zotero_
     for page in pages:
         assert KEY not in page
     assert KEY not in caplog.text
+
+
+def test_the_schedule_syncs_each_connected_library_when_due(store, user):
+    """The radar's cycle keeps a tag in step by itself: a library is synced when its last attempt is
+    `zotero_sync_min` old, not before; a refused one is counted and the others go on."""
+    import datetime as dt
+
+    fake = FakeZotero()
+    z = connected(store, user, fake)
+    every = dt.timedelta(minutes=60)
+    start = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)
+    assert z.sync_due(every, start) == {"synced": 1, "failed": 0, "skipped": 0}
+    assert "1706.03762" in tag_keys(store, user) and "NEW00001" in fake.items
+    fake.add_in_zotero(recorded("item_doc"))
+    before = tag_keys(store, user)
+    assert z.sync_due(every, start + dt.timedelta(minutes=30)) == {"synced": 0, "failed": 0, "skipped": 1}
+    assert tag_keys(store, user) == before  # not due yet: nothing read
+    assert z.sync_due(every, start + dt.timedelta(minutes=61)) == {"synced": 1, "failed": 0, "skipped": 0}
+    assert len(tag_keys(store, user)) == len(before) + 1  # the item added in Zotero arrived
