@@ -427,7 +427,8 @@ def test_a_sender_killed_mid_batch_is_finished_by_the_next_run(data, digests, si
     out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
     assert json.loads(out) == {"composed": 0, "sent": 21, "retry": 0, "failed": 0, "bouncing": 0,
-                               "requeued": 1}
+                               "requeued": 1, "chat_sent": 0, "chat_retry": 0, "chat_failed": 0,
+                               "chat_failing": 0, "chat_requeued": 0}
     assert_each_once(sink, addresses)
     assert digests.subs.outbox_counts() == {"sent": 30}
 
