@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from _machine import describe
+from map_layouts import knn_share
 
 from paperradar import topics
 from paperradar.search import SearchEngine
@@ -53,19 +54,6 @@ def nmi_purity(labels: np.ndarray, truth: np.ndarray) -> dict:
         purity += counts.max()
     return {"nmi": round(float(normalized_mutual_info_score(truth, labels)), 4),
             "purity": round(purity / len(labels), 4), "clusters": int(len(np.unique(labels)))}
-
-
-def knn_share(x: np.ndarray, xy: np.ndarray, sample: np.ndarray, k: int = 10) -> float:
-    """Mean share of each sampled row's k nearest neighbours by cosine that are among its k nearest in 2D."""
-    shares = []
-    for r in sample:
-        s = x @ x[r]
-        s[r] = -9
-        hd = set(np.argpartition(-s, k)[:k].tolist())
-        d = ((xy - xy[r]) ** 2).sum(1)
-        d[r] = np.inf
-        shares.append(len(hd & set(np.argpartition(d, k)[:k].tolist())) / k)
-    return round(float(np.mean(shares)), 4)
 
 
 def main() -> None:
