@@ -726,8 +726,7 @@ def update(store, vectors, directory: str | Path) -> dict:
         papers = {p.id: p for p in store.get_many(new_ids.tolist())}
         day = np.array([day_number((papers[i].announced or papers[i].submitted or papers[i].updated)
                                    if i in papers else None) for i in new_ids.tolist()], dtype=np.int32)
-        new_text = dict(zip(ids.tolist(), hashes.tolist(), strict=True))
-        text = np.array([new_text[i] for i in new_ids.tolist()], dtype=np.uint64)
+        text = np.asarray(hashes[np.searchsorted(ids, new_ids)], dtype=np.uint64)
         all_ids = np.concatenate([base_ids, new_ids])
         order = np.argsort(all_ids, kind="stable")
         arrays = {"ids": all_ids[order], "topic": np.concatenate([base_topic, topic])[order],
@@ -746,7 +745,8 @@ def update(store, vectors, directory: str | Path) -> dict:
         drift["added"] = added_before + int((~known).sum())
         drift["removed"] = drift.get("removed", 0) + int(gone.sum())
         drift["advice"] = drift_advice(drift)
-        sizes = Counter(arrays["topic"].tolist())
+        values, counts = np.unique(arrays["topic"], return_counts=True)  # vectorised: 2.6M rows in ms
+        sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
         for t in meta["topics"]:
             if t["level"] == "fine":
                 t["size"] = sizes.get(t["id"], 0)
