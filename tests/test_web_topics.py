@@ -145,6 +145,8 @@ def test_the_map_api_and_its_binary_points(client, index):
     "/api/v1/trend?q=" + "x" * 1001, "/api/v1/map/hits?q=%00", "/api/v1/map/hits?q=a&limit=0",
     "/api/v1/map/points?v=" + "v" * 200, "/map?q=" + "q" * 1001, "/search?q=topic:42424242",
     "/feeds/search.atom?q=topic:42424242", "/topics/99999999999999999999999",
+    "/api/v1/map/papers/99999999999999999999999", "/api/v1/map/papers/0", "/api/v1/map/papers/x",
+    "/api/v1/map/papers/424242",
 ])
 def test_mistakes_get_a_clear_answer_not_a_500(client, path):
     r = client.get(path, follow_redirects=False)

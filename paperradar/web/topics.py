@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from .. import topics as topics_mod
@@ -222,7 +222,7 @@ def map_library(request: Request):
 
 
 @router.get("/api/v1/map/papers/{paper_id}", tags=["v1"], summary="A map point's paper: title and page")
-def map_paper(request: Request, paper_id: int):
+def map_paper(request: Request, paper_id: int = Path(..., ge=1, le=2**63 - 1)):
     """For the map's tooltips and clicks: the points carry the store's integer ids, the pages take keys."""
     svc = services(request)
     with svc.bounded():
