@@ -331,7 +331,37 @@ class Embedder:
             out[rows] = self._embed_batch([ids[i] for i in rows])
         return out
 
-    def _embed_batch(self, batch: list[list[int]]) -> np.ndarray:
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                     batch_size: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed ``texts`` and, in the same pass, parts of them: ``(text vectors, [span vectors per text])``.
+
+        A span ``(start, end)`` (character offsets into its text) gets the mean of the model's output for
+        the tokens that start inside it, L2-normalised: the text's own vector pooled over that part only
+        (Günther et al. 2024, "Late Chunking"), so each sentence is read in the context of the others,
+        at the cost of a few sums rather than another pass. A span with no token (empty, or past the
+        ``max_length`` tokens read) gets no row: each array holds the text's non-empty spans, in order.
+        Text vectors are what :meth:`encode` gives.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_spans() takes a list of strings, not a string")
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} span lists")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        parts: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        if not texts:
+            return out, parts
+        encodings = self._tok.encode_batch(list(texts))
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            hidden, mask = self._hidden([encodings[i].ids for i in rows])
+            out[rows] = _pool(hidden, mask)
+            for r, i in enumerate(rows):
+                parts[i] = _pool_spans(hidden[r], encodings[i].offsets, spans[i])
+        return out, parts
+
+    def _hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's last hidden states ``(batch, width, dim)`` and the attention mask, padded per batch."""
         width = max(len(x) for x in batch)
         input_ids = np.zeros((len(batch), width), dtype=np.int64)  # 0 = [PAD]
         mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -341,9 +371,33 @@ class Embedder:
         feeds = {"input_ids": input_ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
-        hidden = self._session.run(None, feeds)[0]  # (batch, width, dim)
-        # Mean over real tokens only (sentence-transformers' pooling for this model), then L2.
-        m = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.maximum(norms, 1e-12)
+        return self._session.run(None, feeds)[0], mask
+
+    def _embed_batch(self, batch: list[list[int]]) -> np.ndarray:
+        return _pool(*self._hidden(batch))
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean over real tokens only (sentence-transformers' pooling for this model), then L2."""
+    m = mask[:, :, None].astype(np.float32)
+    pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return pooled / np.maximum(norms, 1e-12)
+
+
+def _pool_spans(hidden: np.ndarray, offsets, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """One text's span vectors from its token states (see Embedder.encode_spans); [CLS], [SEP] and
+    padding, whose offsets are (0, 0) or past the text's tokens, belong to no span."""
+    n = len(offsets)
+    starts = np.array([o[0] for o in offsets], dtype=np.int64)
+    ends = np.array([o[1] for o in offsets], dtype=np.int64)
+    real = ends > starts  # special tokens have empty offsets
+    rows = []
+    for lo, hi in spans:
+        take = real & (starts >= lo) & (starts < hi)
+        if take.any():
+            v = hidden[:n][take].mean(axis=0)
+            rows.append(v / max(float(np.linalg.norm(v)), 1e-12))
+    if not rows:
+        return np.zeros((0, hidden.shape[-1]), dtype=np.float32)
+    return np.asarray(rows, dtype=np.float32)

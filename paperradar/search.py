@@ -1,13 +1,15 @@
 """Search: the core API the CLI and the web app call. Hybrid lexical (BM25) + dense (embeddings) retrieval.
 
-The engine owns two derived indexes in ``<data dir>/index/`` — ``lexical/`` (tantivy) and ``vectors/``
-(numpy arrays) — both caught up from the store's change sequence by :meth:`SearchEngine.update`.
+The engine owns derived indexes in ``<data dir>/index/`` — ``lexical/`` (tantivy), ``vectors/`` (a vector
+per paper, numpy arrays + HNSW) with ``sentences/`` beside it (a vector per sentence, see
+paperradar/passages.py) — caught up from the store's change sequence by :meth:`SearchEngine.update`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,21 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-from . import clock, rank, topics, trending
+from . import clock, passages, rank, topics, trending
 from .lexical import LexicalIndex, analyze_field, date_number, facet_terms
 from .lexical import highlight as highlight_spans
+from .passages import SentenceIndex, SentenceIndexError
 from .query import Query, QueryError, parse_query
 from .shorthand import corrected_text
 from .store import Store, StoredPaper
-from .vectors import IndexBusy, IndexMismatch, VectorIndex, text_hash
+from .vectors import IndexBusy, IndexMismatch, VectorIndex, swap_directories, text_hash
 from .vectors import writing as vectors_writing
 
 MODES = ("hybrid", "lexical", "dense")
 MAX_LIMIT = 200
 CANDIDATES = 100  # per engine, before fusion
 # Tuned on SciFact train (bench/results/eval_scifact_train.json): weight of the dense side in the convex
-# combination of min-max normalised scores.
-DEFAULT_ALPHA = 0.5
+# combination of min-max normalised scores. 0.5 while the dense side was a whole-abstract cosine; scored by
+# the best sentence (paperradar/passages.py) it is the stronger engine: 0.6 is best (0.5 .. 0.7 measured).
+DEFAULT_ALPHA = 0.6
 # Convex fusion scores every candidate by both engines: a paper in the dense top CANDIDATES but not in the
 # lexical one gets its BM25 score (0 when it has none of the words), a lexical-only paper its cosine,
 # instead of each engine's lowest score. SciFact train, end to end (bench/results/eval_scifact_train.json):
@@ -161,6 +165,7 @@ class SearchEngine:
         # shorthand: acronyms expanded both ways and typos corrected (paperradar/shorthand.py)
         self.lexical = LexicalIndex(self.index_dir / "lexical", boosts=boosts, shorthand=shorthand)
         self._vectors: VectorIndex | None = None
+        self._sentences: SentenceIndex | None = None  # loaded and swapped with the vector index
         self._vectors_stamp: tuple[int, int] | None = None
         # A vector index that failed to load, by the stamp of its files: a corrupt index is reported on
         # every request without reading (and hashing) its files again, until they change.
@@ -198,13 +203,33 @@ class SearchEngine:
                     if failed is not None and failed[0] == stamp:
                         raise failed[1].with_traceback(None)
                     try:
-                        self._vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim)
-                    except IndexMismatch as e:
+                        self._vectors = VectorIndex(self._vectors_dir, self._model_name, embedder.dim)
+                        self._sentences = SentenceIndex(self._sentences_dir, self._model_name, embedder.dim)
+                    except (IndexMismatch, SentenceIndexError) as e:
+                        self._vectors = None
                         self._vectors_failed = (stamp, e)
                         raise
                     self._vectors_stamp, self._vectors_failed = stamp, None
                 vectors = self._vectors
         return vectors
+
+    @property
+    def sentences(self) -> SentenceIndex:
+        """The sentence vectors (paperradar/passages.py) saved with the vector index in use."""
+        vectors = self.vectors  # loads both
+        sentences = self._sentences
+        if sentences is None or sentences.model != vectors.model:
+            sentences = SentenceIndex(self._sentences_dir, vectors.model, vectors.dim)
+        return sentences
+
+    @property
+    def _model_name(self) -> str:
+        """The vector index's model: the embedder and how papers are read (passages of sentences)."""
+        return f"{self.embedder.name}/{passages.RECIPE}"
+
+    @property
+    def _sentences_dir(self) -> Path:
+        return self.index_dir / "sentences"
 
     @property
     def topics(self) -> topics.TopicIndex:
@@ -317,6 +342,8 @@ class SearchEngine:
         lay out everything (minutes at 119k). Returns what was done; IndexBusy when another process is
         building it."""
         vectors = self.vectors
+        if not rebuild and self._topics_model() not in (None, vectors.model):
+            rebuild = True  # the vectors were embedded another way since: the old clusters do not fit them
         if rebuild or not (self._topics_dir / "meta.json").exists():
             if len(vectors) < (1 if rebuild else max(least, 1)):
                 return {"built": False, "papers": len(vectors),
@@ -324,6 +351,13 @@ class SearchEngine:
             return {"built": True, "rebuilt": True, **topics.build(self.store, vectors, self._topics_dir,
                                                                    progress=progress)}
         return topics.update(self.store, vectors, self._topics_dir)
+
+    def _topics_model(self) -> str | None:
+        """The vector model the topics index was built from (None when there is none, or unreadable)."""
+        try:
+            return json.loads((self._topics_dir / "meta.json").read_text()).get("model")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def catch_up(self, dense: bool = True) -> dict[str, int]:
         """Index what the store changed since the indexes last saw it; returns papers indexed per index.
@@ -380,7 +414,14 @@ class SearchEngine:
             if in_use:
                 vectors = current.copy()
             else:
-                vectors = VectorIndex(self._vectors_dir, embedder.name, embedder.dim, load=not rebuild)
+                vectors = VectorIndex(self._vectors_dir, self._model_name, embedder.dim, load=not rebuild)
+            # Sentence vectors: appended beside the index in use, or written to a fresh directory that a
+            # rebuild swaps in with the vector index (an interrupted rebuild leaves both in place).
+            sentences_dir = self._sentences_dir
+            if rebuild:
+                sentences_dir = sentences_dir.with_name("sentences.rebuild")
+                SentenceIndex.remove(sentences_dir)
+            sentences = SentenceIndex(sentences_dir, self._model_name, embedder.dim)
             start = seq = vectors.last_seq
             learned = not rebuild and vectors.texts_missing and self._learn_text_hashes(vectors) >= 0
             total = self.store.count_changed_since(seq)
@@ -395,26 +436,36 @@ class SearchEngine:
                     had = vectors.text_hashes(p.id for p in chunk)
                     todo = [j for j, (h, old) in enumerate(zip(hashes, had, strict=True)) if h != old]
                     if todo:
-                        vectors.add([chunk[j].id for j in todo],
-                                    embedder.encode([paper_text(chunk[j]) for j in todo]),
-                                    [hashes[j] for j in todo])
+                        # One pass of the model over the papers' passages: paper and sentence vectors.
+                        paper_vectors, sentence_vectors = passages.embed_papers(embedder,
+                                                                                [chunk[j] for j in todo])
+                        sentences.add([chunk[j].id for j in todo], sentence_vectors)
+                        vectors.add([chunk[j].id for j in todo], paper_vectors, [hashes[j] for j in todo])
                     embedded += len(todo)
                     seen += len(chunk)
                     if progress:
                         progress("vectors", seen, total)
                 seq = papers[-1].seq
+                sentences.save()  # before the vector index that says these papers are done
                 if not rebuild:
                     vectors.save(last_seq=seq)  # the resume point: a crash loses at most this batch
             if seq != start or rebuild or learned or vectors.needs_ann():
+                sentences.save()
                 vectors.save(last_seq=seq, ann=True)
+                if rebuild:
+                    swap_directories(sentences_dir, self._sentences_dir)
+                    SentenceIndex.remove(sentences_dir)  # the old sentences, swapped out
+                    sentences_dir = self._sentences_dir
                 # Searched from the files just saved, memory-mapped: the page cache shares them between
                 # worker processes, where the arrays built here would be a private copy in each. The
                 # files this save wrote or linked are not hashed again (the bulk of a big index).
                 vectors = vectors.reopen()
             elif in_use:
                 return 0  # nothing changed: keep the index in use (and its float32 matrix)
+            sentences = SentenceIndex(sentences_dir, self._model_name, embedder.dim)
             with self._load_lock:
                 self._vectors, self._vectors_stamp, self._vectors_failed = vectors, self._stamp(), None
+                self._sentences = sentences
         return embedded
 
     def _learn_text_hashes(self, vectors: VectorIndex) -> int:
@@ -447,7 +498,7 @@ class SearchEngine:
             return lexical[:limit]
         # The model sees the words meant instead of words no paper holds (a rare word may be a real one).
         meant = self._meant(q, absent_only=True)[1] or q
-        dense = self._dense(meant, n, within)
+        dense = self._by_sentences(meant, self._dense(meant, n, within))
         if mode == "dense":
             return dense[:limit]
         if self.fusion == "rrf":
@@ -455,6 +506,14 @@ class SearchEngine:
         if self.rescore and dense:
             lexical, dense = self._rescored(q, meant, lexical, dense)
         return rank.convex(lexical, dense, alpha=self.alpha, limit=limit)
+
+    def _by_sentences(self, meant: Query, found: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """The dense run scored by each paper's best sentence (paperradar/passages.py) instead of its
+        paper vector, best first; papers without sentence vectors keep their paper cosine."""
+        if not found:
+            return found
+        best = self.sentences.best(self._embed_query(meant.text), [pid for pid, _ in found])
+        return rank.sort_ranked({pid: best.get(pid, s) for pid, s in found})
 
     def _rescored(self, q: Query, meant: Query, lexical: list[tuple[int, float]],
                   dense: list[tuple[int, float]]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -465,7 +524,9 @@ class SearchEngine:
         dense_only = [pid for pid, _ in dense if pid not in in_lexical]
         lexical_only = [pid for pid, _ in lexical if pid not in in_dense]
         bm25 = dict(self.lexical.search(q, limit=len(dense_only), within=dense_only)) if dense_only else {}
-        cosines = dict(self.vectors.similarities(self._embed_query(meant.text), lexical_only))
+        qv = self._embed_query(meant.text)
+        cosines = dict(self.vectors.similarities(qv, lexical_only))  # only papers with a vector
+        cosines.update((pid, s) for pid, s in self.sentences.best(qv, cosines).items())
         return (rank.complete(lexical, dense_only, bm25, default=0.0),
                 rank.complete(dense, lexical_only, cosines))
 
@@ -587,7 +648,7 @@ class SearchEngine:
         paper = self.store.get(ref)
         v = self.vectors.vector(paper.id)
         if v is None:
-            v = self.embedder.encode([paper_text(paper)])[0]
+            v = passages.embed_papers(self.embedder, [paper])[0][0]
         found = [(pid, s) for pid, s in self.vectors.search(v, k=limit + 1) if pid != paper.id][:limit]
         return self._hits(found)
 

@@ -31,6 +31,9 @@ class CountingEmbedder:
         self.texts += len(texts)
         return self.inner.encode(texts, **kw)
 
+    def encode_spans(self, texts, spans, **kw):  # papers, when indexing: not counted
+        return self.inner.encode_spans(texts, spans, **kw)
+
 
 def test_modes_with_query_embedding_embed_every_query(tmp_path, embedder, monkeypatch):
     store = Store(tmp_path / "paperradar.sqlite3")

@@ -83,11 +83,18 @@ class GatedEmbedder:
         self.entered, self.release = threading.Event(), threading.Event()
         self.gated: threading.Thread | None = None
 
-    def encode(self, texts, **kw):
+    def _gate(self):
         if threading.current_thread() is self.gated:
             self.entered.set()
             assert self.release.wait(60)
+
+    def encode(self, texts, **kw):
+        self._gate()
         return self.inner.encode(texts, **kw)
+
+    def encode_spans(self, texts, spans, **kw):  # how papers are embedded (paperradar/passages.py)
+        self._gate()
+        return self.inner.encode_spans(texts, spans, **kw)
 
 
 def test_searches_keep_working_while_catch_up_embeds(tmp_path, embedder):

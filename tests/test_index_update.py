@@ -35,6 +35,10 @@ class Counting:
         self.texts.extend(texts)
         return self.inner.encode(texts)
 
+    def encode_spans(self, texts, spans):  # papers: their passages (paperradar/passages.py)
+        self.texts.extend(texts)
+        return self.inner.encode_spans(texts, spans)
+
 
 @pytest.fixture
 def engine(tmp_path, embedder):

@@ -51,7 +51,9 @@ def test_rescoring_scores_each_candidate_by_both_engines(engine, two_candidates)
     dense_only = {pid for pid, _ in dense} - {pid for pid, _ in lexical}
     assert lexical_only and dense_only  # what this test is about
     qv = engine.embedder.encode([QUERY])[0]
-    cosines = dict(engine.vectors.similarities(qv, sorted(lexical_only)))
+    # The dense side scores a paper by its best sentence (paperradar/passages.py).
+    cosines = engine.sentences.best(qv, sorted(lexical_only))
+    assert set(cosines) == lexical_only
     bm25 = dict(engine.retrieve(QUERY, mode="lexical", limit=50))
     want = rank.convex(rank.complete(lexical, dense_only, bm25, default=0.0),
                        rank.complete(dense, lexical_only, cosines), alpha=engine.alpha, limit=2)

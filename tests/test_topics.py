@@ -285,6 +285,19 @@ def test_new_papers_join_their_nearest_topic_without_a_new_layout(engine):
 
 
 @pytest.mark.slow
+def test_topics_built_from_vectors_embedded_another_way_are_built_again(engine):
+    meta_path = engine.index_dir / "topics" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["model"] == engine.vectors.model
+    meta["model"] = "all-MiniLM-L6-v2/onnx-int8-pc-r2"  # before papers were read in passages
+    meta_path.write_text(json.dumps(meta))
+    done = engine.update_topics()
+    assert done["rebuilt"] is True
+    assert json.loads(meta_path.read_text())["model"] == engine.vectors.model
+    assert engine.update_topics() == {"built": True, "added": 0, "moved": 0, "removed": 0}
+
+
+@pytest.mark.slow
 def test_a_rebuild_keeps_the_ids_of_topics_that_did_not_change(engine):
     old = engine.topics
     before = {t.id: set(old.members(t.id).tolist()) for t in old.levels("fine")}
