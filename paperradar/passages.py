@@ -107,6 +107,13 @@ def embed_papers(embedder, papers: Sequence) -> tuple[np.ndarray, list[np.ndarra
     return papers_out, sents
 
 
+def _runs(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The row numbers of runs (start, count), concatenated: [3, 4, 9] for starts [3, 9], counts [2, 1]."""
+    counts = counts.astype(np.int64)
+    before = np.cumsum(counts) - counts  # rows of the earlier runs
+    return np.repeat(starts.astype(np.int64) - before, counts) + np.arange(int(counts.sum()))
+
+
 class SentenceIndexError(PaperradarError):
     http_status = 503
 
@@ -233,7 +240,7 @@ class SentenceIndex:
                 continue
             p = pos[here]
             starts, counts = start[p], count[p]
-            rows = np.concatenate([np.arange(a, a + n) for a, n in zip(starts, counts, strict=True)])
+            rows = _runs(starts, counts)
             sims = (vec[rows].astype(np.float32) @ q) * scale[rows]
             best = np.maximum.reduceat(sims, np.r_[0, np.cumsum(counts)[:-1]])
             out.update(zip(ids[here].tolist(), best.tolist(), strict=True))
@@ -293,8 +300,7 @@ class SentenceIndex:
             here = seg == s
             if not here.any():
                 continue
-            rows = np.concatenate([np.arange(a, a + n)
-                                   for a, n in zip(start[here], count[here], strict=True)])
+            rows = _runs(start[here], count[here])
             vecs.append(np.asarray(vec[rows]))
             scales.append(np.asarray(scale[rows]))
             owners.append(np.repeat(keys[here], count[here]))

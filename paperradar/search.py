@@ -203,8 +203,8 @@ class SearchEngine:
                     if failed is not None and failed[0] == stamp:
                         raise failed[1].with_traceback(None)
                     try:
-                        self._vectors = VectorIndex(self._vectors_dir, self._model_name, embedder.dim)
-                        self._sentences = SentenceIndex(self._sentences_dir, self._model_name, embedder.dim)
+                        self._vectors = VectorIndex(self._vectors_dir, self.model_name, embedder.dim)
+                        self._sentences = SentenceIndex(self._sentences_dir, self.model_name, embedder.dim)
                     except (IndexMismatch, SentenceIndexError) as e:
                         self._vectors = None
                         self._vectors_failed = (stamp, e)
@@ -223,7 +223,7 @@ class SearchEngine:
         return sentences
 
     @property
-    def _model_name(self) -> str:
+    def model_name(self) -> str:
         """The vector index's model: the embedder and how papers are read (passages of sentences)."""
         return f"{self.embedder.name}/{passages.RECIPE}"
 
@@ -414,14 +414,14 @@ class SearchEngine:
             if in_use:
                 vectors = current.copy()
             else:
-                vectors = VectorIndex(self._vectors_dir, self._model_name, embedder.dim, load=not rebuild)
+                vectors = VectorIndex(self._vectors_dir, self.model_name, embedder.dim, load=not rebuild)
             # Sentence vectors: appended beside the index in use, or written to a fresh directory that a
             # rebuild swaps in with the vector index (an interrupted rebuild leaves both in place).
             sentences_dir = self._sentences_dir
             if rebuild:
                 sentences_dir = sentences_dir.with_name("sentences.rebuild")
                 SentenceIndex.remove(sentences_dir)
-            sentences = SentenceIndex(sentences_dir, self._model_name, embedder.dim)
+            sentences = SentenceIndex(sentences_dir, self.model_name, embedder.dim)
             start = seq = vectors.last_seq
             learned = not rebuild and vectors.texts_missing and self._learn_text_hashes(vectors) >= 0
             total = self.store.count_changed_since(seq)
@@ -462,7 +462,7 @@ class SearchEngine:
                 vectors = vectors.reopen()
             elif in_use:
                 return 0  # nothing changed: keep the index in use (and its float32 matrix)
-            sentences = SentenceIndex(sentences_dir, self._model_name, embedder.dim)
+            sentences = SentenceIndex(sentences_dir, self.model_name, embedder.dim)
             with self._load_lock:
                 self._vectors, self._vectors_stamp, self._vectors_failed = vectors, self._stamp(), None
                 self._sentences = sentences

@@ -22,6 +22,7 @@ import pytest
 from paperradar import search as search_module
 from paperradar import vectors as vectors_module
 from paperradar.models import Paper
+from paperradar.passages import SentenceIndex
 from paperradar.search import SearchEngine, paper_text
 from paperradar.store import Store
 from paperradar.vectors import VectorIndex, text_hash
@@ -92,7 +93,7 @@ def run_updater(data, models, step: str, kill_at: int, while_running=None):
 
 def on_disk(engine: SearchEngine) -> VectorIndex:
     """The index a new process would load now (checked: IndexCorrupt if it were half saved)."""
-    return VectorIndex(engine.index_dir / "vectors", engine.embedder.name, engine.embedder.dim,
+    return VectorIndex(engine.index_dir / "vectors", engine.model_name, engine.embedder.dim,
                        ann_threshold=THRESHOLD)
 
 
@@ -105,6 +106,9 @@ def assert_exact(engine: SearchEngine, store: Store) -> VectorIndex:
     assert vi.text_hashes([p.id for p in stored]) == [text_hash(paper_text(p)) for p in stored]
     assert vi.last_seq == store.max_seq()
     assert vi._ann is not None and len(vi._ann) == len(vi._ids)
+    # Every paper the vector index holds has its sentence vectors (saved before the vectors, each time).
+    sentences = SentenceIndex(engine.index_dir / "sentences", engine.model_name, engine.embedder.dim)
+    assert set(sentences._lookup[0].tolist()) == set(ids)
     return vi
 
 

@@ -59,7 +59,7 @@ def keys(hits) -> list[str]:
 def test_vectors_rebuild_keeps_the_old_index_searchable_until_the_new_one_is_swapped_in(built, embedder,
                                                                                        tmp_path):
     store, engine = built
-    before = VectorIndex(tmp_path / "index" / "vectors", embedder.name, embedder.dim)
+    before = VectorIndex(tmp_path / "index" / "vectors", engine.model_name, embedder.dim)
     seen = []
 
     def during(name, done, total):
@@ -82,7 +82,8 @@ def test_vectors_rebuild_keeps_the_old_index_searchable_until_the_new_one_is_swa
     assert len(after.vectors) == len(PAPERS) and after.vectors.last_seq == store.max_seq()
     ids = before.ids()
     np.testing.assert_allclose(after.vectors.rows(ids)[1], before.rows(ids)[1], atol=2e-3)  # same model
-    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["lexical", "vectors", "vectors.lock"]
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["lexical", "sentences", "vectors",
+                                                                     "vectors.lock"]
     after.close()
 
 
@@ -100,13 +101,14 @@ def test_an_interrupted_vectors_rebuild_leaves_the_old_index_and_the_next_one_cl
     with pytest.raises(KeyboardInterrupt):
         engine.update(progress=crash, rebuild="vectors")
     assert (vdir / "meta.json").read_bytes() == meta and (vdir / "meta.json").stat().st_ino == inode
-    assert len(VectorIndex(vdir, embedder.name, embedder.dim)) == len(PAPERS)
+    assert len(VectorIndex(vdir, engine.model_name, embedder.dim)) == len(PAPERS)
     assert keys(engine.search("protein folding", mode="dense", limit=3).hits)
     # A save that died half-way leaves its staging directory; the next rebuild replaces it.
     (tmp_path / "index" / "vectors.new").mkdir()
     (tmp_path / "index" / "vectors.new" / "vectors.npy").write_bytes(b"half")
     assert engine.update(rebuild="vectors")["vectors"] == len(PAPERS)
-    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["lexical", "vectors", "vectors.lock"]
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["lexical", "sentences", "vectors",
+                                                                     "vectors.lock"]
     assert (vdir / "meta.json").stat().st_ino != inode  # a new index (with the same content)
 
 

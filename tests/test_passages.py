@@ -247,3 +247,11 @@ def test_updates_add_and_replace_sentences_at_the_cost_of_what_changed(tmp_path,
     qv = engine._embed_query("vitamin D and hip fractures")
     assert engine.sentences.best(qv, [target])[target] > 0.6
     store.close()
+
+
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 20)), max_size=50))
+def test_runs_are_the_rows_of_each_start_and_count(pairs):
+    starts = np.array([a for a, _ in pairs], dtype=np.int64)
+    counts = np.array([n for _, n in pairs], dtype=np.int64)
+    want = [r for a, n in pairs for r in range(a, a + n)]
+    assert passages._runs(starts, counts).tolist() == want
