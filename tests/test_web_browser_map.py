@@ -220,6 +220,14 @@ def test_zooming_in_shows_the_fine_topics(tab, points):
     page.get_by_role("button", name="Reset").click()
     expect(layer).to_have_attribute("data-level", "broad")
     expect(canvas).to_have_attribute("data-drawn", str(meta["count"]))
+    # the wheel over a label zooms as over the canvas beneath it
+    over = page.locator(".map-label-broad:visible").first.bounding_box()
+    page.mouse.move(over["x"] + over["width"] / 2, over["y"] + over["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -200)
+    expect(layer).to_have_attribute("data-level", "fine")
+    page.get_by_role("button", name="Reset").click()
+    expect(layer).to_have_attribute("data-level", "broad")
     # the wheel zooms too, and a label leads to its topic's page
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -339,6 +339,11 @@
       schedule();
     });
     const selection = d3.select(canvas).call(zoom).on("dblclick.zoom", null);
+    // A label lies over the canvas: the wheel over it zooms the map all the same (a click still follows it).
+    labelsLayer.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      canvas.dispatchEvent(new WheelEvent("wheel", e));
+    }, { passive: false });
     const quick = () => (matchMedia("(prefers-reduced-motion: reduce)").matches ? selection : selection.transition().duration(250));
     const by = (factor) => {
       aim = Math.min(extent[1], Math.max(extent[0], (aim ?? transform.k) * factor));
