@@ -8,7 +8,8 @@ are then numpy over those: fusion normalisations and depths, an alpha that adapt
 pseudo-relevance feedback (Rocchio over the first pass's top k), lexical RM3-style expansion (a second
 BM25 query), and with ``--chunks`` passage embeddings of the abstracts (sentence windows and the tail past
 the model's 256 tokens, embedded once into bench/.cache/scifact/chunks/, never committed). Prints JSON; the
-committed result is bench/results/eval_variants_train.json.
+committed result is bench/results/eval_variants_train.json, measured on the whole-abstract vectors the index
+held then (today's index holds the mean of a paper's passages: see bench/eval_sentences.py).
 """
 
 from __future__ import annotations
