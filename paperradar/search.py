@@ -453,6 +453,7 @@ class SearchEngine:
                 sentences.save()
                 vectors.save(last_seq=seq, ann=True)
                 if rebuild:
+                    sentences_dir.mkdir(parents=True, exist_ok=True)  # none written for an empty store
                     swap_directories(sentences_dir, self._sentences_dir)
                     SentenceIndex.remove(sentences_dir)  # the old sentences, swapped out
                     sentences_dir = self._sentences_dir

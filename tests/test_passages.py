@@ -255,3 +255,11 @@ def test_runs_are_the_rows_of_each_start_and_count(pairs):
     counts = np.array([n for _, n in pairs], dtype=np.int64)
     want = [r for a, n in pairs for r in range(a, a + n)]
     assert passages._runs(starts, counts).tolist() == want
+
+
+def test_a_rebuild_of_an_empty_store_leaves_empty_indexes(tmp_path, embedder):
+    store = Store(tmp_path / "paperradar.sqlite3")
+    engine = SearchEngine(store, tmp_path / "index", embedder=embedder)
+    assert engine.update(rebuild="vectors") == {"lexical": 0, "vectors": 0}
+    assert len(engine.sentences) == 0 and engine.search("anything", mode="dense").hits == []
+    store.close()
