@@ -115,6 +115,8 @@ def _runs(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 class SentenceIndexError(PaperradarError):
+    """The sentence index cannot be read (damaged files): rebuild the vectors."""
+
     http_status = 503
 
 
@@ -263,8 +265,11 @@ class SentenceIndex:
         with self._lock:
             if not self._pending:
                 return
-            owner = np.concatenate([o for o, _ in self._pending])
-            rows = np.concatenate([r for _, r in self._pending])
+            # A paper added twice since the last save keeps its last rows (a paper's rows stay contiguous).
+            last = {int(o[0]): i for i, (o, _) in enumerate(self._pending)}
+            latest = [self._pending[i] for i in sorted(last.values())]
+            owner = np.concatenate([o for o, _ in latest])
+            rows = np.concatenate([r for _, r in latest])
             self._pending = []
             self.directory.mkdir(parents=True, exist_ok=True)
             name = self._next_name()

@@ -263,3 +263,15 @@ def test_a_rebuild_of_an_empty_store_leaves_empty_indexes(tmp_path, embedder):
     assert engine.update(rebuild="vectors") == {"lexical": 0, "vectors": 0}
     assert len(engine.sentences) == 0 and engine.search("anything", mode="dense").hits == []
     store.close()
+
+
+def test_a_paper_added_twice_before_a_save_keeps_its_last_rows(tmp_path):
+    rng = np.random.default_rng(4)
+    index = SentenceIndex(tmp_path / "s", MODEL, 8)
+    a, b, again = unit(rng, 3), unit(rng, 2), unit(rng, 4)
+    index.add([1, 2], [a, b])
+    index.add([1], [again])
+    index.save()
+    reader = index.reopen()
+    assert np.allclose(reader.rows(1), again, atol=0.01) and np.allclose(reader.rows(2), b, atol=0.01)
+    assert reader.stale == 0 and len(reader) == 2
