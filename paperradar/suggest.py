@@ -12,6 +12,10 @@ changed papers go to a small second snapshot (the delta), merged into the base o
 changed is hidden in the base by its paper id. Phrase counts and author counts of the base stay as they
 were until a rebuild (``Suggester.rebuild``), which is what a stale count costs.
 
+Each built base is saved (``<data dir>/index/suggest/``: the arrays as ``.npy`` files, the display texts as
+JSON, the change sequence it reflects), so a restarted server or a new worker loads it memory-mapped in
+well under a second instead of building it (37 s at 119k), then catches up from its sequence.
+
 Matching: a whole-text prefix ("attention is all y" -> the title), or a word prefix (an author's surname:
 "lecun"), whole-text before word; and the last words being typed completed with a frequent phrase ("robust
 diffusion mod" -> "robust diffusion models"), or with a category or author after ``cat:`` / ``au:``.
@@ -20,19 +24,26 @@ diffusion mod" -> "robust diffusion models"), or with a category or author after
 from __future__ import annotations
 
 import heapq
+import json
+import logging
 import math
 import re
+import shutil
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
 from .models import normalize_title
 from .urls import paper_path
+from .vectors import swap_directories
 
+log = logging.getLogger("paperradar.suggest")
 KINDS = ("title", "author", "category", "phrase")
 TITLE, AUTHOR, CATEGORY, PHRASE = range(4)
 KEY_BYTES = 32  # keys are cut here (most of the index's memory); a longer prefix is checked on the full text
@@ -40,6 +51,8 @@ MAX_Q = 200
 MAX_LIMIT = 20
 PAGE = 5_000  # papers read from the store at a time
 MERGE_AT = 0.05  # the delta is merged into the base once it holds this share of the base's entries
+FORMAT = 1  # of the saved base
+ARRAYS = ("keys", "kinds", "whole", "scores", "refs")
 _TOKEN = re.compile(r"[a-z][a-z0-9]+(?:-[a-z0-9]+)*")
 STOPWORDS = frozenset("""a an and are as at be by can for from has have in is it its of on or our that the
 their this these those to we with which via using based towards toward new not into over under than then there
@@ -97,6 +110,44 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def save(self, directory: Path, seq: int, phrases_from_abstracts: bool) -> None:
+        """Write the snapshot beside ``directory`` and swap it in: a reader finds the old one or the new."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
+        try:
+            for name in ARRAYS:
+                np.save(tmp / f"{name}.npy", np.asarray(getattr(self, name)))
+            (tmp / "texts.json").write_text(json.dumps(self.texts))
+            (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "seq": seq, "entries": len(self),
+                                                       "phrases_from_abstracts": phrases_from_abstracts}))
+            swap_directories(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # the snapshot swapped out (or a half-written one)
+
+    @classmethod
+    def load(cls, directory: Path, phrases_from_abstracts: bool) -> tuple[Snapshot, int] | None:
+        """A saved snapshot (memory-mapped) and its change sequence, or None when there is none usable:
+        missing, of another format or settings, or damaged (then the caller builds a new one)."""
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            if (not isinstance(meta, dict) or meta.get("format") != FORMAT
+                    or meta.get("phrases_from_abstracts") != phrases_from_abstracts):
+                return None
+            arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+            texts = json.loads((directory / "texts.json").read_text())
+            seq = int(meta["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        n = len(arrays["keys"])
+        if (arrays["keys"].dtype != np.dtype(f"S{KEY_BYTES}") or not isinstance(texts, list)
+                or any(a.shape != (n,) for a in arrays.values()) or n != meta.get("entries")):
+            return None
+        snap = cls.__new__(cls)
+        for name, a in arrays.items():
+            setattr(snap, name, a)
+        snap.texts = texts
+        return snap, seq
 
     @property
     def nbytes(self) -> int:
@@ -247,8 +298,10 @@ def _filter_value(kind: int, text: str) -> str:
 class Suggester:
     """The suggestion index over one store: ``suggest(q)`` answers, ``catch_up()`` follows the store."""
 
-    def __init__(self, store, *, phrases_from_abstracts: bool = True):
+    def __init__(self, store, *, phrases_from_abstracts: bool = True, directory: str | Path | None = None):
+        """``directory``: where the base is saved after each build and loaded from (None: memory only)."""
         self.store = store
+        self.directory = Path(directory) if directory is not None else None
         self.phrases_from_abstracts = phrases_from_abstracts
         self._lock = threading.Lock()
         self._state: tuple[Snapshot, Snapshot, frozenset[int], int] | None = None  # base, delta, stale, seq
@@ -263,16 +316,35 @@ class Suggester:
         return self._state[3] if self._state else 0
 
     def rebuild(self) -> None:
-        """Build the whole index from the store (and drop the delta)."""
+        """Build the whole index from the store (and drop the delta); saved when there is a directory."""
         base, seq = build(self.store, phrases_from_abstracts=self.phrases_from_abstracts)
+        if self.directory is not None:
+            try:
+                base.save(self.directory, seq, self.phrases_from_abstracts)
+            except OSError as e:  # a read-only data directory: suggestions work, the next start builds again
+                log.warning("suggestion index not saved to %s: %s", self.directory, e)
         with self._lock:
             self._delta_papers = {}
             self._state = (base, _Entries().snapshot(), frozenset(), seq)
 
+    def load(self) -> bool:
+        """Take the saved base, when there is one for this store (a sequence beyond the store's means
+        another store's, or one replaced since). The papers changed since it are left to catch_up."""
+        if self.directory is None:
+            return False
+        found = Snapshot.load(self.directory, self.phrases_from_abstracts)
+        if found is None or found[1] > self.store.max_seq():
+            return False
+        with self._lock:
+            self._delta_papers = {}
+            self._state = (found[0], _Entries().snapshot(), frozenset(), found[1])
+        return True
+
     def catch_up(self) -> int:
-        """Take in papers added or changed since the index was built; returns how many. Builds it first if
-        it was never built. Cheap when nothing changed: one indexed count."""
-        if self._state is None:
+        """Take in papers added or changed since the index was built; returns how many. Loads the saved
+        base, or builds it, first if there is none in memory. Cheap when nothing changed: one indexed
+        count."""
+        if self._state is None and not self.load():
             self.rebuild()
             return 0
         with self._lock:

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paperradar import suggest
 from paperradar.models import Paper
 from paperradar.store import Store
 from paperradar.suggest import MAX_LIMIT, Suggester
@@ -97,6 +98,61 @@ def test_new_and_changed_papers_are_caught_up(store, sg):
     assert sg.catch_up() == 0
 
 
+PREFIXES = ["gr", "graph neural", "att", "yann", "peter s", "cs.", "cat:quant", "au:ash", "graph neural net"]
+
+
+def answers(sg):
+    return [[(x.text, x.kind, x.url) for x in sg.suggest(q)] for q in PREFIXES]
+
+
+def test_a_built_base_is_saved_and_loaded_instead_of_built_again(store, tmp_path, monkeypatch):
+    first = Suggester(store, directory=tmp_path / "suggest")
+    first.catch_up()  # builds and saves
+    assert (tmp_path / "suggest" / "meta.json").exists()
+
+    def no_build(*a, **k):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(suggest, "build", no_build)
+    second = Suggester(store, directory=tmp_path / "suggest")
+    assert second.catch_up() == 0 and second.ready
+    assert answers(second) == answers(first)
+    assert any(answers(second))
+    # what changed since the save is caught up from its sequence (here the delta outgrows this tiny base,
+    # so the catch-up builds a new base: allowed again)
+    monkeypatch.undo()
+    store.upsert_papers([paper(200, "Photonic computing at scale", authors=("Grace Hopper",))])
+    third = Suggester(store, directory=tmp_path / "suggest")
+    assert third.catch_up() == 1
+    assert texts(third.suggest("photonic"), "title") == ["Photonic computing at scale"]
+
+
+def test_a_damaged_or_foreign_base_is_built_again(store, tmp_path):
+    directory = tmp_path / "suggest"
+    Suggester(store, directory=directory).catch_up()
+    keys = directory / "keys.npy"
+    keys.write_bytes(keys.read_bytes()[:100])  # truncated
+    sg = Suggester(store, directory=directory)
+    assert not sg.load()
+    sg.catch_up()  # builds (and saves a good one)
+    assert texts(sg.suggest("attention is"), "title")[0] == "Attention is all you need"
+    assert Suggester(store, directory=directory).load()
+    # another, smaller store's data directory pointed at this base: its sequence is beyond that store's
+    with Store(tmp_path / "other.sqlite3") as other:
+        other.upsert_papers(PAPERS[:2])
+        assert not Suggester(other, directory=directory).load()
+    # settings differ: not used
+    assert not Suggester(store, directory=directory, phrases_from_abstracts=False).load()
+
+
+def test_a_read_only_directory_only_costs_the_save(store, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    sg = Suggester(store, directory=blocked / "suggest")
+    sg.catch_up()
+    assert texts(sg.suggest("attention is"), "title")[0] == "Attention is all you need"
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(q=st.text(max_size=300), limit=st.integers(-5, 50))
 def test_any_text_never_raises(sg, q, limit):
@@ -128,3 +184,22 @@ def test_endpoint_rejects_out_of_limits_with_400(client, params):
 def test_endpoint_hostile_input_answers_200(client, q):
     r = client.get("/api/v1/suggest", params={"q": q})
     assert r.status_code == 200 and isinstance(r.json()["suggestions"], list)
+
+
+def test_a_new_worker_loads_the_saved_base_on_its_first_request(data, shared_engine, mailbox, monkeypatch):
+    from webclient import close, make_client
+
+    with make_client(data, shared_engine, mailbox.env) as c:
+        assert c.get("/api/v1/suggest", params={"q": "graph"}).headers["x-suggest-ready"] == "1"  # built
+    close(c)
+    assert (data / "index" / "suggest" / "meta.json").exists()
+
+    def no_build(*a, **k):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(suggest, "build", no_build)
+    with make_client(data, shared_engine, mailbox.env) as c:  # a new worker (its own holder)
+        r = c.get("/api/v1/suggest", params={"q": "graph"})
+        assert r.headers["x-suggest-ready"] == "1" and r.json()["suggestions"]
+        c.app.state.suggest.building.join(10)  # the catch-up started with the load: nothing new, no build
+    close(c)

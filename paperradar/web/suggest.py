@@ -1,8 +1,9 @@
 """``GET /api/v1/suggest``: suggestions while typing in the search box (static/suggest.js asks, debounced).
 
-The index (paperradar.suggest) is built once per worker, on the first request: inline on a small store,
-else in a background thread — until it is ready the answer is an empty list (the search box works without
-suggestions), marked ``X-Suggest-Ready: 0`` and not cached. It follows the store at most every
+The index (paperradar.suggest) is loaded on a worker's first request from the base the last build saved
+(``<data dir>/index/suggest/``, memory-mapped), else built: inline on a small store, else in a background
+thread — until it is ready the answer is an empty list (the search box works without suggestions), marked
+``X-Suggest-Ready: 0`` and not cached. It follows the store at most every
 CATCH_UP_EVERY seconds, in a thread started by the request that finds it due (one indexed count when
 nothing changed).
 """
@@ -30,8 +31,8 @@ _lock = threading.Lock()
 class _Holder:
     """The worker's suggester, its build thread, and when it last caught up."""
 
-    def __init__(self, store):
-        self.suggester = Suggester(store)
+    def __init__(self, store, directory):
+        self.suggester = Suggester(store, directory=directory)
         self.building: threading.Thread | None = None
         self.checked = time.monotonic()
 
@@ -59,6 +60,10 @@ class _Holder:
             return True
         with _lock:
             if self.building is None:
+                if self.suggester.load():  # the saved base: ready now, what changed since follows
+                    self.checked = time.monotonic()
+                    self._start(self._catch_up)
+                    return True
                 if store.count() <= INLINE_BUILD_MAX:
                     self._build()
                     return self.suggester.ready
@@ -77,7 +82,8 @@ def _holder(request: Request) -> _Holder:
         with _lock:
             holder = getattr(state, "suggest", None)
             if holder is None:
-                holder = state.suggest = _Holder(services(request).store)
+                store = services(request).store  # the base lives with the store it was built from
+                holder = state.suggest = _Holder(store, store.path.parent / "index" / "suggest")
     return holder
 
 
