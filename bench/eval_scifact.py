@@ -27,6 +27,8 @@ from paperradar.vectors import IndexMismatch
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "scifact"
 CACHE = Path(__file__).resolve().parent / ".cache" / "scifact"
+TITLE_BOOSTS = (1.0, 0.8, 0.7, 0.6, 0.5)
+ALPHAS = (0.5, 0.55, 0.6, 0.65)
 
 
 def score(runs: dict[str, list], qrels: dict, doc_of: dict) -> dict:
@@ -77,27 +79,36 @@ def main() -> None:
     dense_ms = 1000 * (time.perf_counter() - t) / len(queries)
 
     results = {"lexical": score(lexical, qrels, doc_of), "dense": score(dense, qrels, doc_of)}
-    # Field weights (title : abstract), each with the convex fusion at the default alpha.
+    # Field weights (title : abstract), lexical alone, the same for every query.
     parsed = {qid: parse_query(text) for qid, text in queries.items()}
-    for title_boost in (3.0, 2.0, 1.5, 1.0, 0.5):
-        boosts = {"title": title_boost, "abstract": 1.0, "authors": 1.0}
+    default_boosts, default_alpha = dict(engine.lexical.boosts), engine.alpha
+    for title_boost in TITLE_BOOSTS:
+        boosts = {**default_boosts, "title": title_boost}
         lex = {q: engine.lexical.search(parsed[q], limit=100, boosts=boosts) for q in queries}
         results[f"lexical title boost {title_boost}"] = score(lex, qrels, doc_of)
-        fused = {q: rank.convex(lex[q], dense[q], alpha=engine.alpha, limit=100) for q in queries}
-        results[f"hybrid title boost {title_boost}, alpha={engine.alpha}"] = score(fused, qrels, doc_of)
     for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
         fused = {q: rank.convex(lexical[q], dense[q], alpha=alpha, limit=100) for q in queries}
         results[f"hybrid convex alpha={alpha}"] = score(fused, qrels, doc_of)
     for k in (10, 60):
         fused = {q: rank.rrf([lexical[q], dense[q]], k=k, limit=100) for q in queries}
         results[f"hybrid rrf k={k}"] = score(fused, qrels, doc_of)
-    # The engine's fusion (every candidate scored by both engines, the dense side by best sentence) by alpha.
-    default_alpha = engine.alpha
-    for alpha in (0.5, 0.55, 0.6, 0.65, 0.7):
-        engine.alpha = alpha
-        fused = {qid: engine.retrieve(text, mode="hybrid", limit=100) for qid, text in queries.items()}
-        results[f"hybrid, engine fusion, alpha={alpha}"] = score(fused, qrels, doc_of)
-    engine.alpha = default_alpha
+    # The engine's fusion (every candidate scored by both engines, the dense side by best sentence) by title
+    # boost and alpha: the grid the defaults were chosen from.
+    # "adaptive": the default, the title at 1.0 for queries of up to SHORT_QUERY_WORDS words, else at
+    # LONG_QUERY_TITLE (paperradar/lexical.py); the others weigh the title so for every query.
+    default_long = engine.lexical.long_query_title
+    for title_boost in ("adaptive", *TITLE_BOOSTS):
+        if title_boost != "adaptive":
+            engine.lexical.boosts = {**default_boosts, "title": title_boost}
+            engine.lexical.long_query_title = 1.0
+        for alpha in ALPHAS:
+            engine.alpha = alpha
+            fused = {qid: engine.retrieve(text, mode="hybrid", limit=100) for qid, text in queries.items()}
+            name = f"hybrid, engine fusion, title boost {title_boost}, alpha={alpha}"
+            results[name] = score(fused, qrels, doc_of)
+            print(f"{name}: {results[name]}", file=sys.stderr)
+    engine.lexical.boosts, engine.lexical.long_query_title, engine.alpha = default_boosts, default_long, \
+        default_alpha
     # What `paperradar eval --mode hybrid` runs (the engine's default fusion), end to end.
     t = time.perf_counter()
     hybrid = {qid: engine.retrieve(text, mode="hybrid", limit=100) for qid, text in queries.items()}

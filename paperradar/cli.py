@@ -550,8 +550,17 @@ def search(ctx, query, limit, offset, mode, sort, as_json) -> None:
     if behind:
         click.echo(f"note: {behind:,} papers are not in the search index yet; run `paperradar index`",
                    err=True)
-    _print_hits(results.hits, as_json, {"query": query, "mode": mode, "sort": results.sort,
-                                        "took_ms": results.took_ms})
+    extra = {"query": query, "mode": mode, "sort": results.sort, "took_ms": results.took_ms}
+    if results.did_you_mean:
+        extra["did_you_mean"] = results.did_you_mean
+    if results.loosened:
+        extra["loosened_phrases"] = list(results.loosened)
+    _print_hits(results.hits, as_json, extra)
+    if results.loosened and not as_json:
+        phrases = ", ".join(f'"{p}"' for p in results.loosened)
+        click.echo(f"note: no paper holds {phrases}: showing papers with the words instead", err=True)
+    if results.did_you_mean and not as_json:
+        click.echo(f"did you mean: {results.did_you_mean}", err=True)
     if not as_json:
         click.echo(f"({len(results.hits)} results in {results.took_ms:.1f} ms)", err=True)
 

@@ -44,11 +44,17 @@ NAME_ANALYZER = "paperradar_name"  # author names: folded, not stemmed (Pauling 
 META_FILE = "paperradar-index.json"  # tantivy owns meta.json in the same directory
 REBUILD_HINT = "run `paperradar index --rebuild`"
 
-# Field weights of BM25. Tuned on SciFact train (bench/results/eval_scifact_train.json): title boosts
-# 3 / 2 / 1.5 / 1 (abstract 1) gave lexical nDCG@10 .580 / .624 / .654 / .677 and hybrid .685 / .701 / .709
-# / .722. Title and abstract are scored as separate BM25 fields, so a matching short title already counts
-# for much on its own: equal weights it is.
+# Field weights of BM25. Title and abstract are scored as separate BM25 fields, so a matching short title
+# already counts for much on its own: equal weights for a query of a few words, which names a topic as a
+# title does. A longer query describes what a paper says, as its abstract does: its title matches weigh
+# LONG_QUERY_TITLE as much. Measured (bench/results/eval_scifact_train.json, shorthand.json): SciFact train
+# (claims, nearly all of 5+ words) hybrid nDCG@10 / Recall@100 .7467 / .9569 with the title at 1.0, .7457 /
+# .9619 so (0.5 .. 0.8 for every query measured); on the 119k arXiv corpus, 2-4 title words find their paper
+# lexically less often with the title at 0.7 (Recall@10 .656 -> .620, MRR .479 -> .436): left at 1.0.
+# Title boosts 3 / 2 / 1.5 / 1 had given lexical nDCG@10 .580 / .624 / .654 / .677 with the first index.
 DEFAULT_BOOSTS: dict[str, float] = {"title": 1.0, "abstract": 1.0, "authors": 1.0}
+SHORT_QUERY_WORDS = 4  # free words (phrases' included) of a query whose title matches weigh in full
+LONG_QUERY_TITLE = 0.7
 ID_BOOST = 10.0  # a free word that is an arXiv id puts that paper first
 MAX_TIE_FETCH = 10_000  # hits read at most to break ties at the cut-off by paper id
 TEXT_FIELDS = ("title", "abstract", "authors")
@@ -217,6 +223,7 @@ class LexicalIndex:
         self._shorthand: tuple[tuple[int, int] | None, Shorthand] | None = None
         self._corrections: dict[tuple, dict[str, tuple[str, int]]] = {}
         self.boosts = self._boosts(boosts)
+        self.long_query_title = LONG_QUERY_TITLE  # 1.0: the same boosts for every query (benchmarks)
         self.heap_size = heap_size
         self.threads = threads
         self._index = None
@@ -234,6 +241,14 @@ class LexicalIndex:
                 raise ValueError(f"boost for {name} must be >= 0, not {value!r}")
             out[name] = float(value)
         return out
+
+    def _boosts_for(self, query: Query) -> dict[str, float]:
+        """The index's boosts for ``query``: a title match of a query longer than SHORT_QUERY_WORDS free
+        words weighs ``long_query_title`` times as much (see LONG_QUERY_TITLE)."""
+        words = len(query.terms) + sum(len(p.split()) for p in query.phrases)
+        if words <= SHORT_QUERY_WORDS or self.long_query_title == 1.0:
+            return self.boosts
+        return {**self.boosts, "title": self.boosts["title"] * self.long_query_title}
 
     # -- opening -------------------------------------------------------------------------------------
     @property
@@ -525,8 +540,8 @@ class LexicalIndex:
         self.open_or_create()
         if limit <= 0:
             return []
-        q, ranked = self._compile(query, self._boosts(boosts) if boosts is not None else self.boosts,
-                                  expansion, within)
+        weights = self._boosts(boosts) if boosts is not None else self._boosts_for(query)
+        q, ranked = self._compile(query, weights, expansion, within)
         if query.has_text and not ranked:
             return []  # every word was dropped by the analyzer (40+ characters): nothing can match
         searcher = self._index.searcher()

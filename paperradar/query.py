@@ -176,6 +176,10 @@ class _Parser:
                 self._phrase(self._quoted(), negated)
                 continue
             word = self._word()
+            if negated and word[:1].isdigit() and not _YEARS.fullmatch(word):
+                # "-2" is a number (a list as in "E2f-1, -2, -3", a temperature), not an exclusion
+                self._word_term("-" + word, False)
+                continue
             m = _NAME.match(word)
             name = m.group(1).lower() if m else ""
             if name in _FIELDS or name in _FILTERS or name in _FACETS:

@@ -194,6 +194,11 @@ def test_search_related_like_from_the_command_line(indexed):
     assert doc["results"][0]["highlights"]["title"]
     text = run(indexed, "search", "gaussian splatting sensor simulation", "--limit", "2")
     assert text.returncode == 0 and b"Industrial-Grade Sensor Simulation" in text.stdout
+    loose = run(indexed, "search", 'sensor simulation "gaussian splatting kolmogorov"', "--limit", "2")
+    assert loose.returncode == 0 and b"Industrial-Grade Sensor Simulation" in loose.stdout
+    assert b'no paper holds "gaussian splatting kolmogorov": showing papers with the words' in loose.stderr
+    doc = json.loads(run(indexed, "search", '"gaussian splatting kolmogorov"', "--json").stdout)
+    assert doc["loosened_phrases"] == ["gaussian splatting kolmogorov"] and doc["results"]
     rel = run(indexed, "related", "2503.11731", "--json", "-n", "4")
     assert rel.returncode == 0 and len(json.loads(rel.stdout)["results"]) == 4
     pasted = b"Gaussian splatting sensor simulation for autonomous cars"

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperradar.lexical import META_FILE, SCHEMA_VERSION, IndexBusy, IndexMismatch, LexicalIndex, highlight
+from paperradar.lexical import (
+    LONG_QUERY_TITLE,
+    META_FILE,
+    SCHEMA_VERSION,
+    SHORT_QUERY_WORDS,
+    IndexBusy,
+    IndexMismatch,
+    LexicalIndex,
+    highlight,
+)
 from paperradar.models import Paper
 from paperradar.query import QueryError, parse_query
 from paperradar.store import Store
@@ -95,6 +104,27 @@ def test_boosts_are_parameters(index, store, tmp_path):
         ["2403.00002", "2403.00001"]
     with pytest.raises(ValueError, match="unknown boost"):
         LexicalIndex(tmp_path / "other", boosts={"body": 1.0})
+
+
+def test_a_long_query_weighs_title_matches_less(index, store):
+    # A query of a few words names a topic as titles do: a title match weighs in full. Longer, it describes
+    # what a paper says: its title matches weigh LONG_QUERY_TITLE as much (explicit boosts: as given).
+    title_only = store.get("2403.00001").id  # "Diffusion" in its title, not in its abstract
+    short_q = parse_query("diffusion image generators")
+    long_q = parse_query("diffusion image generators compared on datasets")
+    assert len(short_q.terms) <= SHORT_QUERY_WORDS < len(long_q.terms)
+    assert dict(index.search(short_q))[title_only] == pytest.approx(
+        dict(index.search(short_q, boosts=index.boosts))[title_only])
+    fixed = dict(index.search(long_q, boosts=index.boosts))
+    title = dict(index.search(long_q, boosts={"title": 1.0, "abstract": 0.0, "authors": 0.0}))[title_only]
+    rest = dict(index.search(long_q, boosts={"title": 0.0}))[title_only]  # "on", "generat..." in its abstract
+    assert dict(index.search(long_q))[title_only] == pytest.approx(LONG_QUERY_TITLE * title + rest, rel=1e-3)
+    assert fixed[title_only] == pytest.approx(title + rest, rel=1e-3)
+    index.long_query_title = 1.0
+    try:
+        assert dict(index.search(long_q)) == pytest.approx(fixed)
+    finally:
+        index.long_query_title = LONG_QUERY_TITLE
 
 
 def test_stemming(index, store):

@@ -109,6 +109,13 @@ def test_filters_alone_are_a_query():
     assert parse_query("-survey").exclude == (FieldTerm("any", "survey"),)
 
 
+def test_a_dash_before_a_number_is_not_an_exclusion():
+    q = parse_query("Differentiated E2f-1, -2, -3 TKO cells at -40 C -x")
+    assert q.exclude == (FieldTerm("any", "x"),)
+    assert q.terms == ("Differentiated", "E2f-1,", "-2,", "-3", "TKO", "cells", "at", "-40", "C")
+    assert q.text == "Differentiated E2f-1, -2, -3 TKO cells at -40 C"
+
+
 def test_unbalanced_quote_takes_the_rest_as_a_phrase():
     q = parse_query('diffusion "score based models')
     assert q.terms == ("diffusion",)

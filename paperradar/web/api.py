@@ -68,6 +68,8 @@ def search(request: Request, args: SearchArgs = Depends(search_args),
             "offset": offset, "took_ms": results.took_ms, "hits": hits}
     if results.did_you_mean:  # the query with its typos corrected; its words were searched too
         body["did_you_mean"] = results.did_you_mean
+    if results.loosened:  # quoted phrases no paper holds: their words were searched as free words
+        body["loosened_phrases"] = list(results.loosened)
     return JSONResponse(body)
 
 
