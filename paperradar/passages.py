@@ -43,6 +43,13 @@ FORMAT = 1
 META = "meta.json"
 COMPACT_FRACTION = 0.5  # stale rows above this share of all rows: rewrite the live ones as one segment
 COMPACT_MIN = 50_000  # ... and only once there are this many stale rows
+# Segments merge by size tier, as a log-structured index does: once TIER_MERGE segments hold a number of rows
+# within the same power of TIER_FACTOR, a save rewrites those (their live rows) as one. A row is rewritten
+# about log(rows) / log(TIER_FACTOR) times in all, and a query visits a few segments per tier: each costs a
+# pass of numpy calls (119k papers, 100 candidates: 1.5 ms over the 30 segments a first indexing run left
+# without merging, 0.37 ms over one).
+TIER_FACTOR = 4
+TIER_MERGE = 4
 READ_TRIES = 5
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
@@ -280,6 +287,8 @@ class SentenceIndex:
             self._rebuild_lookup()
             if self.stale > max(COMPACT_MIN, COMPACT_FRACTION * self._rows):
                 self._compact()
+            else:
+                self._merge_tiers()
             self._write_meta()
             self._remove_unlisted()
 
@@ -297,25 +306,49 @@ class SentenceIndex:
                 os.fsync(f.fileno())
             os.replace(tmp, self.directory / f"{name}.{suffix}.npy")
 
-    def _compact(self) -> None:
-        """Rewrite the live rows as one segment (a cost of the whole index, once per many updates)."""
+    def _merge_tiers(self) -> None:
+        """Merge segments of the same size tier while some tier holds TIER_MERGE of them."""
+        while True:
+            tiers: dict[int, list[int]] = {}
+            for i, (*_, owner) in enumerate(self._segments):
+                tiers.setdefault(int(np.log(max(len(owner), 1)) / np.log(TIER_FACTOR)), []).append(i)
+            full = [t for t, members in tiers.items() if len(members) >= TIER_MERGE]
+            if not full:
+                return
+            self._compact(only=set(tiers[min(full)]))
+
+    def _compact(self, only: set[int] | None = None) -> None:
+        """Rewrite the live rows of the segments numbered ``only`` (all of them by default: a cost of the
+        whole index, once per many updates) as one new segment, after the others. Only live rows move, so a
+        paper's rows still win where they are, and the stale ones left behind lie in earlier segments."""
         keys, seg, start, count = self._lookup
         vecs, scales, owners = [], [], []
         for s, (_, vec, scale, _) in enumerate(self._segments):
             here = seg == s
-            if not here.any():
+            if (only is not None and s not in only) or not here.any():
                 continue
             rows = _runs(start[here], count[here])
             vecs.append(np.asarray(vec[rows]))
             scales.append(np.asarray(scale[rows]))
             owners.append(np.repeat(keys[here], count[here]))
-        name = self._next_name()
-        owner = np.concatenate(owners)
-        self._write_segment(name, owner, np.concatenate(vecs), np.concatenate(scales))
-        vec = np.load(self.directory / f"{name}.vec.npy", mmap_mode="r")
-        scale = np.load(self.directory / f"{name}.scale.npy", mmap_mode="r")
-        self._segments = [(name, vec, scale, owner)]
+        kept = [x for s, x in enumerate(self._segments) if only is not None and s not in only]
+        if owners:
+            name = self._next_name()
+            owner = np.concatenate(owners)
+            self._write_segment(name, owner, np.concatenate(vecs), np.concatenate(scales))
+            vec = np.load(self.directory / f"{name}.vec.npy", mmap_mode="r")
+            scale = np.load(self.directory / f"{name}.scale.npy", mmap_mode="r")
+            kept.append((name, vec, scale, owner))
+        self._segments = kept
         self._rebuild_lookup()
+
+    def compact(self) -> None:
+        """Rewrite the live rows as one segment now (the end of a rebuild: the fastest to query)."""
+        with self._lock:
+            if len(self._segments) > 1 or self.stale:
+                self._compact()
+                self._write_meta()
+                self._remove_unlisted()
 
     def _write_meta(self) -> None:
         meta = {"format": FORMAT, "model": self.model, "dim": self.dim,

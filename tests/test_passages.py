@@ -157,6 +157,39 @@ def test_a_paper_embedded_again_replaces_its_rows_and_compaction_keeps_the_answe
     assert reader.best(q, first) == before
 
 
+def test_many_small_saves_merge_by_size_tier_and_keep_every_answer(tmp_path):
+    # A server's catch-up saves a few papers at a time: segments merge by size tier (each row rewritten a
+    # few times, not at every save), papers embedded again keep their latest rows wherever they moved.
+    rng = np.random.default_rng(5)
+    index = SentenceIndex(tmp_path / "s", MODEL, 8)
+    rewritten = []
+    write = index._write_segment
+    index._write_segment = lambda name, owner, *a: (rewritten.append(len(owner)), write(name, owner, *a))
+    latest: dict[int, np.ndarray] = {}
+    written = 0
+    for step in range(120):
+        pids = [int(p) for p in rng.choice(np.arange(1, 400), size=int(rng.integers(1, 6)), replace=False)]
+        rows = [unit(rng, int(rng.integers(1, 6))) for _ in pids]
+        index.add(pids, rows)
+        latest.update(zip(pids, rows, strict=True))
+        index.save()
+        written += sum(len(r) for r in rows)
+        meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+        tiers = int(np.log(written) / np.log(passages.TIER_FACTOR)) + 1
+        assert len(meta["segments"]) <= (passages.TIER_MERGE - 1) * tiers, step  # fewer than 4 per tier
+    assert len(list((tmp_path / "s").glob("*.vec.npy"))) == len(meta["segments"])
+    assert sum(rewritten) <= written * tiers  # each row written once, then once per tier at most
+    q = unit(rng, 1)[0]
+    for reader in (index, index.reopen()):
+        got = reader.best(q, [*latest, 999])
+        assert set(got) == set(latest)
+        for pid, r in latest.items():
+            assert got[pid] == pytest.approx(float((r @ q).max()), abs=0.02)
+    index.compact()
+    assert len(json.loads((tmp_path / "s" / "meta.json").read_text())["segments"]) == 1
+    assert index.stale == 0 and index.reopen().best(q, latest) == pytest.approx(got)
+
+
 def test_another_models_sentences_are_ignored_and_damage_is_reported(tmp_path):
     index = SentenceIndex(tmp_path / "s", MODEL, 8)
     index.add([1], [unit(np.random.default_rng(3), 2)])
@@ -220,6 +253,8 @@ def test_an_index_embedded_the_old_way_asks_for_a_rebuild(tmp_path, embedder):
         fresh.search("vitamin", mode="dense")
     assert "--rebuild vectors" in err.value.hint
     fresh.update(rebuild="vectors")
+    meta = json.loads((tmp_path / "index" / "sentences" / "meta.json").read_text())
+    assert len(meta["segments"]) == 1 and meta["papers"] == 2  # a rebuild leaves one segment
     top = fresh.search("vitamin D hip fractures", mode="dense", limit=1).hits[0]
     assert top.paper.arxiv_id == "2501.00001"
     store.close()
