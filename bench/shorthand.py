@@ -14,9 +14,9 @@ Query sets, each with a known target paper, built from the corpus itself with a 
 
 Recall@10 and MRR@10 with the shorthand off and on, lexical and hybrid. The store and vectors of
 bench/search_speed.py (bench/.cache/speed/) are reused when present (a copy of the store, the vectors
-linked); else the corpus is ingested and only the lexical engine is measured. The lexical index and its
-shorthand tables are built in bench/.cache/shorthand/. Prints JSON; the committed result is
-bench/results/shorthand.json. Skips cleanly when the corpus is absent.
+and sentence vectors linked); else the corpus is ingested and only the lexical engine is measured. The
+lexical index and its shorthand tables are built in bench/.cache/shorthand/. Prints JSON; the committed
+result is bench/results/shorthand.json. Skips cleanly when the corpus is absent.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def prepare() -> tuple[Store, SearchEngine, bool]:
     (CACHE / "index").mkdir(exist_ok=True)
     if dense:
         for link, target in ((CACHE / "index" / "vectors", SPEED / "index" / "vectors"),
+                             (CACHE / "index" / "sentences", SPEED / "index" / "sentences"),
                              (CACHE / "models", SPEED / "models")):
             if not link.exists():
                 link.symlink_to(target.resolve())

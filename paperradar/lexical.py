@@ -245,8 +245,7 @@ class LexicalIndex:
     def _boosts_for(self, query: Query) -> dict[str, float]:
         """The index's boosts for ``query``: a title match of a query longer than SHORT_QUERY_WORDS free
         words weighs ``long_query_title`` times as much (see LONG_QUERY_TITLE)."""
-        words = len(query.terms) + sum(len(p.split()) for p in query.phrases)
-        if words <= SHORT_QUERY_WORDS or self.long_query_title == 1.0:
+        if query.free_words <= SHORT_QUERY_WORDS or self.long_query_title == 1.0:
             return self.boosts
         return {**self.boosts, "title": self.boosts["title"] * self.long_query_title}
 

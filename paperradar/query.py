@@ -93,6 +93,11 @@ class Query:
         return bool(self.terms or self.phrases or self.fields)
 
     @property
+    def free_words(self) -> int:
+        """How many free words the query has, its phrases' included (not field terms or filters)."""
+        return len(self.terms) + sum(len(p.split()) for p in self.phrases)
+
+    @property
     def has_filters(self) -> bool:
         return bool(self.categories or self.ids or self.facets or self.exclude or self.since or self.until
                     or self.topics)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import clock, passages, rank, topics, trending
-from .lexical import LexicalIndex, analyze_field, date_number, facet_terms
+from .lexical import SHORT_QUERY_WORDS, LexicalIndex, analyze_field, date_number, facet_terms
 from .lexical import highlight as highlight_spans
 from .passages import SentenceIndex, SentenceIndexError
 from .query import Query, QueryError, parse_query
@@ -85,6 +85,17 @@ class Results:
     # Quoted phrases no paper holds (with the query's other conditions): their words were searched as
     # free words instead, as a web search engine does, rather than answering with nothing.
     loosened: tuple[str, ...] = ()
+
+
+def _dense_score(q: Query, paper: float, sentence: float | None) -> float:
+    """A candidate's dense score: its best sentence's cosine (``sentence``; None when it has no sentence
+    vectors: the paper vector's, ``paper``), or for a query of a few words the better of the two. Every
+    passage the paper vector is the mean of holds the title, a sentence vector only its own words; a short
+    query names a topic or a title, as a title does (the lexical side weighs titles likewise,
+    paperradar/lexical.py). Measured in bench/results/shorthand.json and eval_scifact_train.json."""
+    if sentence is None:
+        return paper
+    return max(paper, sentence) if q.free_words <= SHORT_QUERY_WORDS else sentence
 
 
 def _loosened(q: Query) -> Query:
@@ -542,11 +553,12 @@ class SearchEngine:
 
     def _by_sentences(self, meant: Query, found: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The dense run scored by each paper's best sentence (paperradar/passages.py) instead of its
-        paper vector, best first; papers without sentence vectors keep their paper cosine."""
+        paper vector, best first (see :func:`_dense_score`); papers without sentence vectors keep their
+        paper cosine."""
         if not found:
             return found
         best = self.sentences.best(self._embed_query(meant.text), [pid for pid, _ in found])
-        return rank.sort_ranked({pid: best.get(pid, s) for pid, s in found})
+        return rank.sort_ranked({pid: _dense_score(meant, s, best.get(pid)) for pid, s in found})
 
     def _rescored(self, q: Query, meant: Query, lexical: list[tuple[int, float]],
                   dense: list[tuple[int, float]]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -559,7 +571,8 @@ class SearchEngine:
         bm25 = dict(self.lexical.search(q, limit=len(dense_only), within=dense_only)) if dense_only else {}
         qv = self._embed_query(meant.text)
         cosines = dict(self.vectors.similarities(qv, lexical_only))  # only papers with a vector
-        cosines.update((pid, s) for pid, s in self.sentences.best(qv, cosines).items())
+        best = self.sentences.best(qv, cosines)
+        cosines = {pid: _dense_score(meant, s, best.get(pid)) for pid, s in cosines.items()}
         return (rank.complete(lexical, dense_only, bm25, default=0.0),
                 rank.complete(dense, lexical_only, cosines))
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from paperradar import passages
 from paperradar.models import Paper
 from paperradar.passages import SentenceIndex, SentenceIndexError
-from paperradar.search import SearchEngine
+from paperradar.query import parse_query
+from paperradar.search import SearchEngine, _dense_score
 from paperradar.store import Store
 from paperradar.vectors import IndexMismatch
 
@@ -231,6 +232,17 @@ def test_search_ranks_by_the_sentence_that_matches(tmp_path, embedder):
     assert hits[0].score == pytest.approx(engine.sentences.best(qv, [target])[target], abs=1e-6)
     assert hits[0].score > whole + 0.1  # the sentence, not the blurred whole abstract
     assert len(engine.sentences) == len(PAPERS)
+    # A query of a few words names a topic as a title does: the better of the paper vector (every passage
+    # holds the title) and the best sentence.
+    short = "vitamin D fractures"
+    qv = engine._embed_query(short)
+    paper_cos = dict(engine.vectors.similarities(qv, [target]))[target]
+    sentence = engine.sentences.best(qv, [target])[target]
+    got = dict(engine.retrieve(short, mode="dense"))[target]
+    assert got == pytest.approx(max(paper_cos, sentence), abs=1e-6)
+    assert _dense_score(parse_query(short), 0.5, 0.4) == 0.5
+    assert _dense_score(parse_query(claim), 0.5, 0.4) == 0.4  # 5+ words: the best sentence
+    assert _dense_score(parse_query(claim), 0.5, None) == 0.5  # no sentence vectors: the paper's
     # A rebuild writes the sentences again and swaps them in with the vectors.
     engine.update(rebuild="vectors")
     assert len(engine.sentences) == len(PAPERS)
