@@ -244,6 +244,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_until_serving(proc, port: int, timeout: float = 60) -> None:
+    """Until the server answers HTTP: a Ctrl-C sent while it is still starting (before uvicorn handles
+    signals) can be lost on a busy machine, and the test would wait for an exit that never comes."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            return
+        except httpx.TransportError:
+            assert proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+
+
 # `serve` keeps itself current by default: these servers must not sync (the tests never touch the network;
 # tests/test_sync.py drives the schedule against recorded feeds).
 NO_SYNC = {"PAPERRADAR_SYNC_INTERVAL_MIN": "0"}
@@ -291,6 +307,7 @@ def test_serve_without_a_terminal_does_not_load_the_demo_unasked(tmp_path):
         out = b""
         while b"serving at" not in out and time.monotonic() < deadline:
             out += proc.stdout.read1(4096)
+        _wait_until_serving(proc, port)
     finally:
         proc.send_signal(signal.SIGINT)
         out += proc.communicate(timeout=60)[0]
@@ -322,6 +339,7 @@ def test_serve_digest_schedule_sends_from_the_outbox(tmp_path):
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             mail = sink.wait_for("ada@example.org", timeout=60)
+            _wait_until_serving(proc, port)
         finally:
             proc.send_signal(signal.SIGINT)
             out = proc.communicate(timeout=60)[0].decode()
