@@ -517,7 +517,7 @@ class SearchEngine:
     def retrieve(self, text: str | Query, mode: str = "hybrid",
                  limit: int = CANDIDATES) -> list[tuple[int, float]]:
         """Ranked (paper id, score) for a query, by relevance; the building block of :meth:`search`.
-        Quoted phrases that no paper holds are searched as free words (see :meth:`_loosened`)."""
+        Quoted phrases that no paper holds are searched as free words (see :func:`_loosened`)."""
         return self._retrieve_loosening(text, mode, limit)[0]
 
     def _retrieve_loosening(self, text: str | Query, mode: str,
