@@ -87,15 +87,20 @@ class Results:
     loosened: tuple[str, ...] = ()
 
 
-def _dense_score(q: Query, paper: float, sentence: float | None) -> float:
+def _short(q: Query) -> bool:
+    """A query of a few words (see :func:`_dense_score` and paperradar/lexical.py)."""
+    return q.free_words <= SHORT_QUERY_WORDS
+
+
+def _dense_score(short: bool, paper: float, sentence: float | None) -> float:
     """A candidate's dense score: its best sentence's cosine (``sentence``; None when it has no sentence
-    vectors: the paper vector's, ``paper``), or for a query of a few words the better of the two. Every
-    passage the paper vector is the mean of holds the title, a sentence vector only its own words; a short
-    query names a topic or a title, as a title does (the lexical side weighs titles likewise,
+    vectors: the paper vector's, ``paper``), or for a ``short`` query (a few words) the better of the two.
+    Every passage the paper vector is the mean of holds the title, a sentence vector only its own words; a
+    short query names a topic or a title, as a title does (the lexical side weighs titles likewise,
     paperradar/lexical.py). Measured in bench/results/shorthand.json and eval_scifact_train.json."""
     if sentence is None:
         return paper
-    return max(paper, sentence) if q.free_words <= SHORT_QUERY_WORDS else sentence
+    return max(paper, sentence) if short else sentence
 
 
 def _loosened(q: Query) -> Query:
@@ -558,7 +563,8 @@ class SearchEngine:
         if not found:
             return found
         best = self.sentences.best(self._embed_query(meant.text), [pid for pid, _ in found])
-        return rank.sort_ranked({pid: _dense_score(meant, s, best.get(pid)) for pid, s in found})
+        short = _short(meant)
+        return rank.sort_ranked({pid: _dense_score(short, s, best.get(pid)) for pid, s in found})
 
     def _rescored(self, q: Query, meant: Query, lexical: list[tuple[int, float]],
                   dense: list[tuple[int, float]]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -572,7 +578,8 @@ class SearchEngine:
         qv = self._embed_query(meant.text)
         cosines = dict(self.vectors.similarities(qv, lexical_only))  # only papers with a vector
         best = self.sentences.best(qv, cosines)
-        cosines = {pid: _dense_score(meant, s, best.get(pid)) for pid, s in cosines.items()}
+        short = _short(meant)
+        cosines = {pid: _dense_score(short, s, best.get(pid)) for pid, s in cosines.items()}
         return (rank.complete(lexical, dense_only, bm25, default=0.0),
                 rank.complete(dense, lexical_only, cosines))
 

@@ -14,7 +14,7 @@ from paperradar import passages
 from paperradar.models import Paper
 from paperradar.passages import SentenceIndex, SentenceIndexError
 from paperradar.query import parse_query
-from paperradar.search import SearchEngine, _dense_score
+from paperradar.search import SearchEngine, _dense_score, _short
 from paperradar.store import Store
 from paperradar.vectors import IndexMismatch
 
@@ -240,9 +240,10 @@ def test_search_ranks_by_the_sentence_that_matches(tmp_path, embedder):
     sentence = engine.sentences.best(qv, [target])[target]
     got = dict(engine.retrieve(short, mode="dense"))[target]
     assert got == pytest.approx(max(paper_cos, sentence), abs=1e-6)
-    assert _dense_score(parse_query(short), 0.5, 0.4) == 0.5
-    assert _dense_score(parse_query(claim), 0.5, 0.4) == 0.4  # 5+ words: the best sentence
-    assert _dense_score(parse_query(claim), 0.5, None) == 0.5  # no sentence vectors: the paper's
+    assert _short(parse_query(short)) and not _short(parse_query(claim))
+    assert _dense_score(True, 0.5, 0.4) == 0.5
+    assert _dense_score(False, 0.5, 0.4) == 0.4  # 5+ words: the best sentence
+    assert _dense_score(False, 0.5, None) == 0.5  # no sentence vectors: the paper's
     # A rebuild writes the sentences again and swaps them in with the vectors.
     engine.update(rebuild="vectors")
     assert len(engine.sentences) == len(PAPERS)
